@@ -1,0 +1,178 @@
+/*
+ * nantrace C ABI — the only door into the library from outside.
+ *
+ * Callers (the Python/torch hooks, any other framework later) use plain C types only.
+ * No function here throws or aborts: a failure inside nantrace is logged once and the
+ * call degrades to a no-op returning NT_ERROR (or 0 / NULL where documented).
+ *
+ * Versioning: NANTRACE_ABI_VERSION increases on any incompatible change; callers check
+ * nantrace_abi_version() before using anything else. Structs carry no version field:
+ * new fields only ever go into new structs / new functions.
+ */
+#ifndef NANTRACE_NANTRACE_H
+#define NANTRACE_NANTRACE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NANTRACE_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define NT_API __attribute__((visibility("default")))
+#else
+#define NT_API
+#endif
+
+/* ---- enumerations (values are stable; they are part of the ABI) ---- */
+
+typedef enum nt_dtype {
+  NT_DTYPE_F16 = 1,
+  NT_DTYPE_BF16 = 2,
+  NT_DTYPE_F32 = 3,
+  NT_DTYPE_F64 = 4
+} nt_dtype;
+
+/* Where in a training iteration a checked tensor lives. */
+typedef enum nt_phase {
+  NT_PHASE_UNKNOWN = 0,
+  NT_PHASE_INPUT = 1,          /* a batch entering the top-level model */
+  NT_PHASE_FORWARD = 2,        /* module / op outputs in forward */
+  NT_PHASE_LOSS = 3,           /* the tensor .backward() is called on */
+  NT_PHASE_BACKWARD = 4,       /* gradients arriving at module outputs */
+  NT_PHASE_UNSCALE = 5,        /* GradScaler unscale_ / inf check */
+  NT_PHASE_OPTIMIZER_GRAD = 6, /* gradients right before an optimizer step */
+  NT_PHASE_OPTIMIZER_PARAM = 7 /* parameters right after an optimizer step */
+} nt_phase;
+
+/* What the tensor is relative to the site. */
+typedef enum nt_role {
+  NT_ROLE_OUTPUT = 0,   /* the value the site produced: the candidate origin */
+  NT_ROLE_INPUT = 1,    /* an input of the site, recorded as evidence */
+  NT_ROLE_PARAM = 2,    /* a parameter / buffer of the site, recorded as evidence */
+  NT_ROLE_REPLAY = 3    /* an op output from re-running the culprit on captured inputs */
+} nt_role;
+
+typedef enum nt_device {
+  NT_DEVICE_CPU = 0,
+  NT_DEVICE_CUDA = 1
+} nt_device;
+
+typedef enum nt_scope_kind {
+  NT_SCOPE_MODULE = 1,  /* module forward: name = qualified path, type = class name */
+  NT_SCOPE_OP = 2,      /* aten op: name = "aten::exp" */
+  NT_SCOPE_REGION = 3   /* anything else shown as a span (optimizer step, backward, ...) */
+} nt_scope_kind;
+
+typedef enum nt_event_kind {
+  NT_EVENT_NOTE = 0,          /* free text shown in trace and report */
+  NT_EVENT_OPTIMIZER_STEP = 1,/* name = optimizer label; detail = {"lr":..,"skipped":bool} */
+  NT_EVENT_SCALER_UPDATE = 2, /* detail = {"scale_before":..,"scale_after":..,"found_inf":bool} */
+  NT_EVENT_CHECKPOINT = 3,    /* name = path written by torch.save */
+  NT_EVENT_CONFIG = 4,        /* name = config file path; detail = JSON of relevant keys */
+  NT_EVENT_WARNING = 5,       /* a frontend-side warning worth a trace marker */
+  NT_EVENT_CHECK_MODE = 6     /* detail = {"module":..,"level":"op"} check level switched */
+} nt_event_kind;
+
+/* Return values of nantrace_check. */
+#define NT_FINITE 0
+#define NT_NONFINITE 1
+#define NT_PENDING 2 /* asynchronous (device) scan enqueued; result arrives later */
+#define NT_SKIPPED 3 /* not checked (disabled, unsupported dtype, stream capture...) */
+#define NT_ERROR (-1)
+
+/* ---- plain data passed in ---- */
+
+/* A strided view of tensor memory. sizes/strides are in elements, ndim <= 16.
+ * data points at the first element of the view (storage offset applied). */
+typedef struct nt_tensor {
+  const void* data;
+  int32_t dtype;        /* nt_dtype */
+  int32_t ndim;
+  const int64_t* sizes;
+  const int64_t* strides;
+  int32_t device_type;  /* nt_device */
+  int32_t device_index;
+  uintptr_t stream;     /* cudaStream_t / CUstream for device tensors; 0 = default */
+} nt_tensor;
+
+/* Where a check happens. Strings are copied; they may be freed after the call. */
+typedef struct nt_site {
+  int32_t phase;            /* nt_phase */
+  int32_t role;             /* nt_role */
+  const char* module_path;  /* "TinyVits/dec.ups.1"; NULL if none */
+  const char* module_type;  /* "ConvTranspose1d"; NULL if none */
+  const char* op;           /* "aten::exp"; NULL at module level */
+  const char* tensor_name;  /* "output[0]", "grad_output[0]", "weight", "args[1]" ... */
+} nt_site;
+
+#define NT_HEADROOM_BINS 40
+
+/* Statistics of one tensor, as computed by the scanner. */
+typedef struct nt_stats {
+  uint64_t numel;
+  uint64_t nan_count;
+  uint64_t posinf_count;
+  uint64_t neginf_count;
+  uint64_t zero_count;
+  uint64_t subnormal_count;
+  double max_abs_finite;      /* largest finite |x|; 0 if none */
+  int64_t first_bad_index;    /* linear (row-major logical) index of first NaN/Inf, -1 if none */
+  /* headroom_hist[k]: finite, non-zero, normal values whose binade is k below the dtype's
+   * largest binade (k = 0: within 2x of max). The last bin collects everything further down. */
+  uint64_t headroom_hist[NT_HEADROOM_BINS];
+} nt_stats;
+
+/* ---- functions ---- */
+
+NT_API int nantrace_abi_version(void);
+
+/* Start recording for a frontend ("torch"). Creates the run directory and prints its path
+ * on stderr. Idempotent. Returns 1 when recording, 0 when disabled or failed. */
+NT_API int nantrace_start(const char* frontend);
+/* Finish: analyse, write report.md/report.json, close the trace, print the finding.
+ * Idempotent; also runs at process exit. */
+NT_API void nantrace_stop(void);
+NT_API int nantrace_active(void);
+
+/* Validated configuration. Keys: "check_level" (0 off, 1 module, 2 op), "every",
+ * "window", "warn_binades_x10", "verbose". Unknown key -> -1. */
+NT_API int64_t nantrace_config_int(const char* key);
+/* Run directory (NULL before start). The pointer stays valid for the process. */
+NT_API const char* nantrace_run_dir(void);
+
+/* Distributed identity; call once known. Changes output file names to carry the rank. */
+NT_API void nantrace_set_rank(int32_t rank, int32_t world_size);
+
+/* Environment / context facts for the report ("python", "torch", "device", "argv", ...).
+ * The library redacts secrets in values. */
+NT_API void nantrace_set_meta(const char* key, const char* value);
+
+/* Program context of the calling thread. */
+NT_API void nantrace_step_begin(int64_t step);
+NT_API void nantrace_scope_push(int32_t kind, const char* name, const char* type);
+NT_API void nantrace_scope_pop(void);
+
+/* Check one tensor at a site; fills *out (may be NULL) for synchronous scans. */
+NT_API int nantrace_check(const nt_site* site, const nt_tensor* tensor, nt_stats* out);
+
+/* A named scalar time series: "loss_scale", "lr", "loss", "grad_norm", ... */
+NT_API void nantrace_scalar(const char* name, double value);
+/* A discrete event; detail_json may be NULL or a JSON object text. */
+NT_API void nantrace_event(int32_t kind, const char* name, const char* detail_json);
+
+/* 1 once a fault origin has been found (benign scaler skips do not count). */
+NT_API int nantrace_origin_found(void);
+/* JSON text of the current finding (or "{}"), owned by the library, valid until next call. */
+NT_API const char* nantrace_finding_json(void);
+
+/* CUDA injection entry point (CUDA_INJECTION64_PATH). Returns 1. */
+NT_API int InitializeInjection(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NANTRACE_NANTRACE_H */

@@ -1,0 +1,171 @@
+// Records that flow through the core: what was checked, where, and what it held.
+// Plain data only; no CUDA, no Python. Shared by the monitor, the analyzer and the writers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nantrace/nantrace.h"
+
+namespace nantrace {
+
+enum class DType : int32_t { F16 = NT_DTYPE_F16, BF16 = NT_DTYPE_BF16, F32 = NT_DTYPE_F32, F64 = NT_DTYPE_F64 };
+enum class Phase : int32_t {
+  Unknown = NT_PHASE_UNKNOWN,
+  Input = NT_PHASE_INPUT,
+  Forward = NT_PHASE_FORWARD,
+  Loss = NT_PHASE_LOSS,
+  Backward = NT_PHASE_BACKWARD,
+  Unscale = NT_PHASE_UNSCALE,
+  OptimizerGrad = NT_PHASE_OPTIMIZER_GRAD,
+  OptimizerParam = NT_PHASE_OPTIMIZER_PARAM,
+};
+enum class Role : int32_t { Output = NT_ROLE_OUTPUT, Input = NT_ROLE_INPUT, Param = NT_ROLE_PARAM, Replay = NT_ROLE_REPLAY };
+enum class Device : int32_t { CPU = NT_DEVICE_CPU, CUDA = NT_DEVICE_CUDA };
+
+using TensorStats = nt_stats;  // plain C struct from the ABI; same meaning everywhere
+
+const char* to_string(DType d);
+const char* to_string(Phase p);
+const char* to_string(Role r);
+// Stable machine names used in JSON ("forward", "optimizer_grad", ...).
+std::optional<Phase> phase_from_string(const std::string& s);
+std::optional<DType> dtype_from_string(const std::string& s);
+
+inline bool is_half(DType d) { return d == DType::F16 || d == DType::BF16; }
+inline bool has_nonfinite(const TensorStats& s) {
+  return s.nan_count + s.posinf_count + s.neginf_count > 0;
+}
+
+// Where a check happened.
+struct Site {
+  Phase phase = Phase::Unknown;
+  Role role = Role::Output;
+  std::string module_path;  // "TinyVits/dec.ups.1" ("" = none)
+  std::string module_type;  // "ConvTranspose1d"
+  std::string op;           // "aten::exp" ("" at module level)
+  std::string tensor_name;  // "output[0]", "grad_output[0]", "weight"
+};
+
+// One tensor check, in program order.
+struct CheckRecord {
+  uint64_t seq = 0;       // program order, taken when the check was enqueued
+  int64_t step = 0;       // training step (1-based; 0 = before the first step)
+  int64_t ts_ns = 0;      // CLOCK_REALTIME ns when enqueued (same clock as CUPTI)
+  uint32_t tid = 0;       // OS thread id of the caller
+  Site site;
+  DType dtype = DType::F32;
+  Device device = Device::CPU;
+  int32_t device_index = 0;
+  std::vector<int64_t> shape;
+  TensorStats stats{};
+  bool checked = true;           // false: skipped (skip_reason says why)
+  std::string skip_reason;
+  std::vector<std::string> kernels;  // demangled names of the kernels that wrote it (GPU)
+};
+
+// A GPU kernel, from CUPTI launch callbacks + activity records.
+struct KernelRecord {
+  uint64_t correlation_id = 0;
+  std::string name;  // demangled
+  int32_t device = 0;
+  uint64_t stream = 0;
+  int64_t start_ns = 0, end_ns = 0;  // GPU timestamps (CLOCK_REALTIME ns)
+  int64_t launch_ns = 0;             // CPU timestamp of the launch
+  uint32_t launch_tid = 0;
+  int64_t step = 0;
+  std::string module_path;  // scope of the launching thread
+  std::string op;
+};
+
+struct ScalarRecord {
+  int64_t step = 0;
+  int64_t ts_ns = 0;
+  std::string name;  // "loss_scale", "lr", "loss", "grad_norm"
+  double value = 0;
+};
+
+struct EventRecord {
+  int64_t step = 0;
+  int64_t ts_ns = 0;
+  int32_t kind = NT_EVENT_NOTE;  // nt_event_kind
+  std::string name;
+  std::string detail_json;  // JSON object text or ""
+};
+
+// The taxonomy of DESIGN.md section 2.
+enum class FaultKind : int32_t {
+  None = 0,
+  Fp16Overflow,        // +-inf from finite inputs in a half-precision tensor
+  Overflow,            // +-inf from finite inputs in fp32/fp64
+  InvalidOp,           // NaN from finite inputs (log/sqrt of <=0, 0/0, inf-inf, 0*inf)
+  DivisionByZero,      // inf from a division / log(0)-style pole on finite inputs
+  BadInput,            // the batch itself holds NaN/Inf
+  Divergence,          // NaN first in the optimizer update / parameters after growth
+  OptimizerEpsUnderflow,
+  LossScaleCollapse,   // GradScaler skipping step after step, scale falling
+  Propagated,          // inputs already non-finite
+  HardwarePrecision,
+};
+const char* to_string(FaultKind k);          // "fp16_overflow", ...
+const char* describe(FaultKind k);           // "fp16 overflow", human words
+std::optional<FaultKind> fault_kind_from_string(const std::string& s);
+
+struct Recommendation {
+  std::string headline;              // one sentence
+  std::vector<std::string> actions;  // concrete steps, most specific first
+  std::vector<std::string> evidence; // why: measured facts behind the advice
+};
+
+// A loss-scaler skip that the scaler handled (benign) - never a fault.
+struct ScalerSkip {
+  int64_t step = 0;
+  double scale_before = 0, scale_after = 0;
+  std::string first_site;  // where the inf appeared in scaled gradients
+};
+
+struct HeadroomWarning {
+  int64_t step = 0;
+  std::string module_path;
+  DType dtype = DType::F16;
+  double max_abs = 0;
+  double binades_left = 0;
+  std::string reason;  // "within 2x of max" / "trend predicts overflow in N steps"
+};
+
+// What the analysis concluded.
+struct Finding {
+  bool found = false;
+  FaultKind kind = FaultKind::None;
+  CheckRecord origin;                  // the first non-finite check in program order
+  std::vector<CheckRecord> inputs;     // evidence: the origin site's inputs
+  std::vector<CheckRecord> params;     // evidence: the origin module's parameters
+  std::vector<CheckRecord> replay;     // op outputs from re-running the culprit
+  std::string op;                      // culprit op if known ("aten::exp")
+  std::vector<std::string> kernels;    // culprit kernels if known
+  std::string explanation;             // why this kind: the rule that fired
+  Recommendation recommendation;
+};
+
+// Everything the report shows.
+struct Report {
+  Finding finding;
+  std::vector<ScalerSkip> benign_skips;
+  std::vector<HeadroomWarning> warnings;
+  std::map<std::string, std::string> environment;  // redacted
+  // Per-step histories (step -> value) for the evidence section.
+  std::map<std::string, std::map<int64_t, double>> series;  // "loss_scale", "grad_norm", "loss", ...
+  std::map<int64_t, double> culprit_magnitude;  // largest |x| of the culprit module per step
+  std::string last_checkpoint_before_fault;
+  int64_t steps_seen = 0;
+  uint64_t checks = 0;
+  uint64_t nonfinite_checks = 0;
+  int32_t rank = -1, world_size = 1;
+  std::string run_dir;
+  std::vector<std::string> notes;  // degraded features, skipped checks, etc.
+};
+
+}  // namespace nantrace
