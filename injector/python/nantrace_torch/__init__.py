@@ -1,0 +1,70 @@
+"""nantrace torch hooks. Installed by the bootstrap (sitecustomize) right after `import torch`.
+
+install() wires the hooks; recording itself starts lazily at the first training activity.
+Nothing here may raise into the host program: see _guard.
+"""
+import os
+import sys
+
+_installed = False
+op_level_mode = None
+
+
+def _cuda_stream_of(device):
+    import torch
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+def install(api=None):
+    """Install every hook. api: the C binding (default: the library named by NANTRACE_LIB)."""
+    global _installed
+    if _installed:
+        return True
+    from . import _runtime as R
+    from . import _modules, _training, _context, _guard
+    from ._tensors import DTYPE_CODES
+    if api is None:
+        lib = os.environ.get("NANTRACE_LIB")
+        if not lib:
+            return False
+        from ._binding import Binding
+        api = Binding(lib, DTYPE_CODES, _cuda_stream_of)
+    R.api = api
+    R.on_started.append(_enter_op_level)
+    _context.install()
+    _modules.install()
+    _training.install()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_guard.disable_all)
+    _installed = True
+    return True
+
+
+def _enter_op_level():
+    from . import _runtime as R
+    if R.check_level == 2:
+        from ._opcheck import OpCheckMode
+        global op_level_mode
+        op_level_mode = OpCheckMode()
+        op_level_mode.__enter__()  # stays on for the whole run (main thread)
+
+
+def uninstall():
+    """For tests: remove every hook and patch."""
+    global _installed
+    from . import _modules, _training
+    _modules.uninstall()
+    _training.uninstall()
+    _installed = False
+
+
+def bootstrap():
+    """Called by sitecustomize once torch is imported. Never raises."""
+    try:
+        install()
+    except Exception as e:  # noqa: BLE001
+        try:
+            sys.stderr.write("nantrace: torch hooks not installed (%s: %s)\n"
+                             % (type(e).__name__, str(e).replace("\n", " ")[:300]))
+        except Exception:  # noqa: BLE001
+            pass

@@ -1,0 +1,210 @@
+"""ctypes binding of the nantrace C ABI (include/nantrace/nantrace.h, ABI version 1).
+
+The library is already mapped into the process by LD_PRELOAD; CDLL on the same path returns
+the same handle. Every function gets argtypes/restype so ctypes never guesses. The structs for
+a check are preallocated per thread and reused, so a check costs no allocation beyond ctypes'
+own call overhead. Strings passed in are bytes objects the caller keeps alive (cached).
+"""
+import ctypes
+import threading
+
+ABI_VERSION = 1
+
+# nt_phase
+PHASE_UNKNOWN, PHASE_INPUT, PHASE_FORWARD, PHASE_LOSS, PHASE_BACKWARD = 0, 1, 2, 3, 4
+PHASE_UNSCALE, PHASE_OPTIMIZER_GRAD, PHASE_OPTIMIZER_PARAM = 5, 6, 7
+# nt_role
+ROLE_OUTPUT, ROLE_INPUT, ROLE_PARAM, ROLE_REPLAY = 0, 1, 2, 3
+# nt_device
+DEVICE_CPU, DEVICE_CUDA = 0, 1
+# nt_scope_kind
+SCOPE_MODULE, SCOPE_OP, SCOPE_REGION = 1, 2, 3
+# nt_event_kind
+EVENT_NOTE, EVENT_OPTIMIZER_STEP, EVENT_SCALER_UPDATE, EVENT_CHECKPOINT = 0, 1, 2, 3
+EVENT_CONFIG, EVENT_WARNING, EVENT_CHECK_MODE = 4, 5, 6
+# nantrace_check results
+NT_FINITE, NT_NONFINITE, NT_PENDING, NT_SKIPPED, NT_ERROR = 0, 1, 2, 3, -1
+# nt_dtype
+DTYPE_F16, DTYPE_BF16, DTYPE_F32, DTYPE_F64 = 1, 2, 3, 4
+
+MAX_NDIM = 16
+HEADROOM_BINS = 40
+
+
+class NtSite(ctypes.Structure):
+    _fields_ = [
+        ("phase", ctypes.c_int32),
+        ("role", ctypes.c_int32),
+        ("module_path", ctypes.c_char_p),
+        ("module_type", ctypes.c_char_p),
+        ("op", ctypes.c_char_p),
+        ("tensor_name", ctypes.c_char_p),
+    ]
+
+
+class NtTensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int32),
+        ("ndim", ctypes.c_int32),
+        ("sizes", ctypes.POINTER(ctypes.c_int64)),
+        ("strides", ctypes.POINTER(ctypes.c_int64)),
+        ("device_type", ctypes.c_int32),
+        ("device_index", ctypes.c_int32),
+        ("stream", ctypes.c_size_t),  # uintptr_t
+    ]
+
+
+class NtStats(ctypes.Structure):
+    _fields_ = [
+        ("numel", ctypes.c_uint64),
+        ("nan_count", ctypes.c_uint64),
+        ("posinf_count", ctypes.c_uint64),
+        ("neginf_count", ctypes.c_uint64),
+        ("zero_count", ctypes.c_uint64),
+        ("subnormal_count", ctypes.c_uint64),
+        ("max_abs_finite", ctypes.c_double),
+        ("first_bad_index", ctypes.c_int64),
+        ("headroom_hist", ctypes.c_uint64 * HEADROOM_BINS),
+    ]
+
+
+class AbiMismatch(RuntimeError):
+    pass
+
+
+_c = ctypes
+_SIGNATURES = {
+    "nantrace_abi_version": ([], _c.c_int),
+    "nantrace_start": ([_c.c_char_p], _c.c_int),
+    "nantrace_stop": ([], None),
+    "nantrace_active": ([], _c.c_int),
+    "nantrace_config_int": ([_c.c_char_p], _c.c_int64),
+    "nantrace_run_dir": ([], _c.c_char_p),
+    "nantrace_set_rank": ([_c.c_int32, _c.c_int32], None),
+    "nantrace_set_meta": ([_c.c_char_p, _c.c_char_p], None),
+    "nantrace_step_begin": ([_c.c_int64], None),
+    "nantrace_scope_push": ([_c.c_int32, _c.c_char_p, _c.c_char_p], None),
+    "nantrace_scope_pop": ([], None),
+    "nantrace_check": ([_c.POINTER(NtSite), _c.POINTER(NtTensor), _c.POINTER(NtStats)], _c.c_int),
+    "nantrace_scalar": ([_c.c_char_p, _c.c_double], None),
+    "nantrace_event": ([_c.c_int32, _c.c_char_p, _c.c_char_p], None),
+    "nantrace_origin_found": ([], _c.c_int),
+    "nantrace_finding_json": ([], _c.c_char_p),
+}
+
+
+def _b(s):
+    if s is None or isinstance(s, bytes):
+        return s
+    return str(s).encode("utf-8", "replace")
+
+
+class _Scratch:
+    """Per-thread preallocated argument structs for nantrace_check."""
+
+    def __init__(self):
+        self.site = NtSite()
+        self.tensor = NtTensor()
+        self.sizes = (ctypes.c_int64 * MAX_NDIM)()
+        self.strides = (ctypes.c_int64 * MAX_NDIM)()
+        self.tensor.sizes = ctypes.cast(self.sizes, ctypes.POINTER(ctypes.c_int64))
+        self.tensor.strides = ctypes.cast(self.strides, ctypes.POINTER(ctypes.c_int64))
+        self.site_ref = ctypes.byref(self.site)
+        self.tensor_ref = ctypes.byref(self.tensor)
+
+
+class Binding:
+    """The real library. Method names match FakeApi in the tests."""
+
+    def __init__(self, path, dtype_codes, cuda_stream_of):
+        lib = ctypes.CDLL(path)
+        for name, (args, res) in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.argtypes = args
+            fn.restype = res
+        version = lib.nantrace_abi_version()
+        if version != ABI_VERSION:
+            raise AbiMismatch("library ABI %d, hooks expect %d" % (version, ABI_VERSION))
+        self._lib = lib
+        self._dtype_codes = dtype_codes      # torch dtype -> nt_dtype
+        self._cuda_stream_of = cuda_stream_of  # device -> stream handle (int)
+        self._tls = threading.local()
+        self._check = lib.nantrace_check
+        self._scope_push = lib.nantrace_scope_push
+        self.scope_pop = lib.nantrace_scope_pop
+        self.step_begin = lib.nantrace_step_begin
+        self.origin_found = lib.nantrace_origin_found
+        self.active = lib.nantrace_active
+        self.stop = lib.nantrace_stop
+        self.last_stats = None
+
+    def start(self, frontend):
+        return self._lib.nantrace_start(_b(frontend))
+
+    def config_int(self, key):
+        return self._lib.nantrace_config_int(_b(key))
+
+    def run_dir(self):
+        d = self._lib.nantrace_run_dir()
+        return d.decode("utf-8", "replace") if d else None
+
+    def set_rank(self, rank, world):
+        self._lib.nantrace_set_rank(int(rank), int(world))
+
+    def set_meta(self, key, value):
+        self._lib.nantrace_set_meta(_b(key), _b(value))
+
+    def scope_push(self, kind, name, mtype):
+        self._scope_push(kind, name, mtype)
+
+    def scalar(self, name, value):
+        self._lib.nantrace_scalar(_b(name), float(value))
+
+    def event(self, kind, name, detail_json=None):
+        self._lib.nantrace_event(kind, _b(name), _b(detail_json))
+
+    def finding_json(self):
+        s = self._lib.nantrace_finding_json()
+        return s.decode("utf-8", "replace") if s else "{}"
+
+    def check(self, phase, role, path, mtype, op, name, t, want_stats=False):
+        """Check one eligible tensor (see _tensors.eligible). Strings are bytes or None."""
+        s = getattr(self._tls, "s", None)
+        if s is None:
+            s = self._tls.s = _Scratch()
+        nd = t.dim()
+        if nd > MAX_NDIM:
+            return NT_SKIPPED
+        site = s.site
+        site.phase = phase
+        site.role = role
+        site.module_path = path
+        site.module_type = mtype
+        site.op = op
+        site.tensor_name = name
+        ten = s.tensor
+        ten.data = t.data_ptr()
+        ten.dtype = self._dtype_codes[t.dtype]
+        ten.ndim = nd
+        sizes, strides = s.sizes, s.strides
+        shape = t.shape
+        stride = t.stride()
+        for i in range(nd):
+            sizes[i] = shape[i]
+            strides[i] = stride[i]
+        dev = t.device
+        if dev.type == "cuda":
+            ten.device_type = DEVICE_CUDA
+            ten.device_index = dev.index or 0
+            ten.stream = self._cuda_stream_of(dev)
+        else:
+            ten.device_type = DEVICE_CPU
+            ten.device_index = 0
+            ten.stream = 0
+        if want_stats:
+            st = NtStats()
+            r = self._check(s.site_ref, s.tensor_ref, ctypes.byref(st))
+            self.last_stats = st
+            return r
+        return self._check(s.site_ref, s.tensor_ref, None)

@@ -1,0 +1,92 @@
+"""Run context: environment facts, the training config, the distributed rank, the device."""
+import json
+import os
+import platform
+import sys
+
+import torch
+
+from . import _binding as B
+from . import _runtime as R
+
+_rank_known = False
+_device_known = False
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def config_path(argv, cwd):
+    """The JSON config named by -c/--config, or GPT-SoVITS's configs/s2.json for s2_train.py."""
+    for i, a in enumerate(argv):
+        if a in ("-c", "--config") and i + 1 < len(argv):
+            return os.path.join(cwd, argv[i + 1])
+        if a.startswith("--config="):
+            return os.path.join(cwd, a.split("=", 1)[1])
+    if argv and os.path.basename(argv[0]) == "s2_train.py":
+        p = os.path.join(cwd, "configs", "s2.json")
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+def config_detail(path):
+    with open(path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    train = cfg.get("train", {}) if isinstance(cfg, dict) else {}
+    keep = ("fp16_run", "learning_rate", "batch_size", "eps", "betas", "grad_clip")
+    return {k: train[k] for k in keep if k in train}
+
+
+def on_started():
+    api = R.api
+    api.set_meta("python", sys.version.split()[0])
+    api.set_meta("torch", torch.__version__)
+    api.set_meta("cuda", str(torch.version.cuda) if torch.version.cuda else "none")
+    api.set_meta("cpu", _cpu_name())
+    api.set_meta("platform", platform.platform())
+    api.set_meta("argv", " ".join([sys.executable] + list(sys.argv)))
+    api.set_meta("cwd", os.getcwd())
+    path = config_path(sys.argv, os.getcwd())
+    if path and os.path.isfile(path):
+        try:
+            api.event(B.EVENT_CONFIG, os.path.abspath(path), R.dumps(config_detail(path)))
+        except (OSError, ValueError) as e:
+            api.event(B.EVENT_NOTE, "config_unreadable", R.dumps({"path": path, "reason": str(e)[:200]}))
+    on_step(0)
+
+
+def on_step(step):
+    """At each step boundary: cheap checks for facts that become known later."""
+    global _rank_known, _device_known
+    if not _rank_known:
+        dist = getattr(torch, "distributed", None)
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            R.api.set_rank(dist.get_rank(), dist.get_world_size())
+            _rank_known = True
+    if not _device_known:
+        # Never initialise CUDA ourselves: only describe it once the host has.
+        if torch.cuda.is_initialized():
+            d = torch.cuda.current_device()
+            p = torch.cuda.get_device_properties(d)
+            R.api.set_meta("device", "%s (sm_%d%d)" % (p.name, p.major, p.minor))
+            R.api.set_meta("device_capability", "%d.%d" % (p.major, p.minor))
+            _device_known = True
+
+
+def install():
+    R.on_started.append(on_started)
+    R.on_step_begin.append(on_step)
+
+
+def reset_for_tests():
+    global _rank_known, _device_known
+    _rank_known = _device_known = False

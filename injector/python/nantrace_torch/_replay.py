@@ -1,0 +1,156 @@
+"""Replay the culprit module on its captured inputs (CPU, once per run).
+
+1. Pin the op: run a deep copy of the module under the same autocast state, with a dispatch
+   mode that checks every aten op (role REPLAY) and stops at the first non-finite output.
+2. Verify the fix: run it again in fp32 (autocast off, inputs and parameters .float()), and in
+   bf16 autocast when the run used fp16 autocast; report each as a "fix_check" note.
+3. Save module + inputs + autocast state to <run_dir>/repro/origin_module.pt for `nantrace repro`.
+
+The host's state never changes: the module is copied, inputs are cloned, the RNG is forked and
+nothing here runs with gradients.
+"""
+import copy
+import os
+import sys
+
+import torch
+
+from . import _binding as B
+from . import _runtime as R
+from ._tensors import map_tensors, detached_clone, iter_tensors
+
+_orig_save = None  # torch.save before our wrapper, set by _training.install
+
+
+def autocast_state():
+    st = {"device_type": "cpu", "enabled": False, "dtype": None}
+    try:
+        if torch.is_autocast_enabled("cpu"):
+            st.update(enabled=True, dtype=str(torch.get_autocast_dtype("cpu")).replace("torch.", ""))
+    except Exception:  # noqa: BLE001 - older torch
+        try:
+            if torch.is_autocast_cpu_enabled():
+                st.update(enabled=True, dtype=str(torch.get_autocast_cpu_dtype()).replace("torch.", ""))
+        except Exception:  # noqa: BLE001
+            pass
+    return st
+
+
+def _dtype(name):
+    return getattr(torch, name) if name else None
+
+
+def run_module(module, args, kwargs, autocast, mode=None):
+    """Run module(*args, **kwargs) on clones, without grad, RNG forked. Returns the output."""
+    args = map_tensors(args, detached_clone)
+    kwargs = map_tensors(kwargs or {}, detached_clone)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        with torch.autocast("cpu", dtype=_dtype(autocast.get("dtype")) or torch.bfloat16,
+                            enabled=bool(autocast.get("enabled"))):
+            if mode is not None:
+                with mode:
+                    return module(*args, **kwargs)
+            return module(*args, **kwargs)
+
+
+def summarize(out):
+    finite, max_abs = True, 0.0
+    for _, t in iter_tensors(out, "output"):
+        f = t.detach().float()
+        fin = torch.isfinite(f)
+        if not bool(fin.all()):
+            finite = False
+        vals = f[fin]
+        if vals.numel():
+            max_abs = max(max_abs, float(vals.abs().max()))
+    return {"finite": finite, "max_abs": max_abs}
+
+
+def to_fp32(obj):
+    return map_tensors(obj, lambda t: t.float() if t.is_floating_point() else t)
+
+
+def variants(autocast):
+    """The fixes worth verifying for this run's precision."""
+    out = [("fp32", {"enabled": False, "dtype": None}, True)]
+    if autocast.get("enabled") and autocast.get("dtype") == "float16":
+        out.append(("bf16", {"enabled": True, "dtype": "bfloat16"}, False))
+    return out
+
+
+def replay_and_verify(module, args, kwargs, path, mtype):
+    from ._opcheck import ReplayMode, StopReplay
+    api = R.api
+    R.tls.suspended = True  # our own hooks stay out of the replay
+    try:
+        ac = autocast_state()
+        try:
+            pristine = copy.deepcopy(module)
+        except Exception as e:  # noqa: BLE001 - e.g. modules that cannot be copied
+            api.event(B.EVENT_NOTE, "replay_unavailable", R.dumps({"reason": "deepcopy failed: %s" % e}))
+            return
+        cap_args = map_tensors(args, detached_clone)
+        cap_kwargs = map_tensors(kwargs or {}, detached_clone)
+        # 1. pin the op
+        mode = ReplayMode(path, mtype)
+        try:
+            run_module(copy.deepcopy(pristine), cap_args, cap_kwargs, ac, mode)
+        except StopReplay:
+            pass
+        except Exception as e:  # noqa: BLE001
+            api.event(B.EVENT_NOTE, "replay_failed", R.dumps({"reason": str(e)[:200]}))
+        api.event(B.EVENT_NOTE, "replay", R.dumps({"module": path.decode("utf-8", "replace"),
+                                                   "op": mode.found, "autocast": ac}))
+        # 2. verify the fix
+        for name, vac, fp32 in variants(ac):
+            try:
+                m = copy.deepcopy(pristine)
+                a, k = cap_args, cap_kwargs
+                if fp32:
+                    m = m.float()
+                    a, k = to_fp32(a), to_fp32(k)
+                res = summarize(run_module(m, a, k, vac))
+                res = {"variant": name, **res, "module": path.decode("utf-8", "replace")}
+            except Exception as e:  # noqa: BLE001
+                res = {"variant": name, "error": str(e)[:200]}
+            api.event(B.EVENT_NOTE, "fix_check", R.dumps(res))
+        # 3. save for `nantrace repro`
+        _save_repro(pristine, cap_args, cap_kwargs, ac, path, mtype)
+    finally:
+        R.tls.suspended = False
+
+
+def _save_repro(module, args, kwargs, ac, path, mtype):
+    api = R.api
+    run_dir = api.run_dir()
+    if not run_dir:
+        return
+    target = os.path.join(run_dir, "repro", "origin_module.pt")
+    try:
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        payload = {
+            "module": module, "args": args, "kwargs": kwargs, "autocast": ac,
+            "module_path": path.decode("utf-8", "replace"),
+            "module_type": mtype.decode("utf-8", "replace"),
+            "step": R.counter.step,
+            "script": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "",
+            "torch": torch.__version__,
+        }
+        tmp = target + ".tmp"
+        # O_EXCL + O_NOFOLLOW: never write through a link planted in the run directory.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "wb") as f:
+            (_orig_save or torch.save)(payload, f)
+        os.replace(tmp, target)
+        side = os.path.join(os.path.dirname(target), "origin_module.json")
+        fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        meta = {k: v for k, v in payload.items() if k not in ("module", "args", "kwargs")}
+        with os.fdopen(fd, "w") as f:
+            f.write(R.dumps(meta))
+        api.event(B.EVENT_NOTE, "repro_saved", R.dumps({"path": target}))
+    except Exception as e:  # noqa: BLE001 - e.g. a class pickle cannot find
+        try:
+            os.unlink(target + ".tmp")
+        except OSError:
+            pass
+        api.event(B.EVENT_NOTE, "repro_unavailable", R.dumps({"reason": str(e)[:200]}))

@@ -1,0 +1,142 @@
+"""Shared state of the torch hooks: the binding, the step counter, sampling, the module stack.
+
+Recording starts lazily, at the first training activity (a module forward, a backward, an
+optimizer step), not at `import torch`: a process that imports torch but never trains
+(a DataLoader worker started by spawn, a tool script) then creates no run directory.
+"""
+import json
+import threading
+
+import torch
+
+from . import _binding as B
+from . import _guard
+from ._steps import StepCounter
+
+api = None              # Binding or a test fake
+counter = StepCounter()
+_started = False        # True once start() succeeded
+_dead = False           # True once start() failed / process is a worker
+check_level = 1         # 0 off, 1 module, 2 op
+every = 1               # module checks on every Nth step
+module_checks = True    # module-level checks on in the current step
+full_checks = False     # switched on after a fault on an unsampled step
+tls = threading.local() # .stack: list of Frame; .suspended: replay in progress; .phase
+on_step_begin = []      # callbacks(step) run at each step boundary (context, distributed)
+on_started = []         # callbacks() run once recording has started
+
+
+def stack():
+    s = getattr(tls, "stack", None)
+    if s is None:
+        s = tls.stack = []
+    return s
+
+
+def suspended():
+    return getattr(tls, "suspended", False)
+
+
+def phase():
+    return getattr(tls, "phase", B.PHASE_FORWARD)
+
+
+def set_phase(p):
+    tls.phase = p
+
+
+def ensure_started():
+    """True when recording. Cheap after the first call."""
+    global _started, _dead, check_level, every
+    if _started:
+        return True
+    if _dead or api is None:
+        return False
+    try:
+        from torch.utils.data import get_worker_info
+        if get_worker_info() is not None:  # inside a DataLoader worker: stay quiet
+            _dead = True
+            _guard.disable_all()
+            return False
+    except Exception:
+        pass
+    if not api.start("torch"):
+        _dead = True
+        _guard.disable_all()
+        return False
+    _started = True
+    lvl = api.config_int("check_level")
+    check_level = lvl if lvl in (0, 1, 2) else 1
+    ev = api.config_int("every")
+    every = ev if ev and ev > 0 else 1
+    if check_level == 0:
+        _guard.disable_all()
+        return False
+    for cb in on_started:
+        try:
+            cb()
+        except Exception as e:  # noqa: BLE001
+            _guard.disable("start", e)
+    return True
+
+
+def _begin_step(n):
+    global module_checks
+    api.step_begin(n)
+    module_checks = full_checks or every <= 1 or (n - 1) % every == 0
+    for cb in on_step_begin:
+        try:
+            cb(n)
+        except Exception as e:  # noqa: BLE001
+            _guard.disable("step", e)
+
+
+def activity():
+    """A forward / backward / input event: may begin the next step."""
+    n = counter.activity()
+    if n is not None:
+        _begin_step(n)
+
+
+def optimizer_stepped(key):
+    n = counter.optimizer_stepped(key)
+    if n is not None:
+        _begin_step(n)
+
+
+def switch_full_checks(reason):
+    """A cheap check found non-finite on a step whose module checks were sampled out."""
+    global full_checks, module_checks
+    if full_checks or module_checks:
+        return
+    full_checks = True
+    module_checks = True
+    api.event(B.EVENT_CHECK_MODE, "full_checks",
+              json.dumps({"module": "", "level": "module", "every": 1, "step": counter.step,
+                          "reason": reason}))
+
+
+def dumps(obj):
+    """JSON for event details: never NaN/Infinity literals."""
+    def fix(v):
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            return str(v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        return v
+    return json.dumps(fix(obj))
+
+
+def reset_for_tests(new_api):
+    global api, counter, _started, _dead, check_level, every, module_checks, full_checks
+    api = new_api
+    counter = StepCounter()
+    _started = _dead = False
+    check_level, every, module_checks, full_checks = 1, 1, True, False
+    tls.stack = []
+    tls.suspended = False
+    tls.phase = B.PHASE_FORWARD
+    on_step_begin.clear()
+    on_started.clear()
+    _guard.reset()
+    _ = torch  # keep the import: hooks modules rely on torch being loaded here

@@ -1,0 +1,63 @@
+"""Training-step numbering, kept free of torch so it can be unit-tested on its own.
+
+A step is one training iteration, numbered from 1. The only reliable marker of an iteration
+in an unmodified script is the optimizer: an iteration is complete when every live optimizer
+has stepped in it (or was skipped by a GradScaler), or when GradScaler.update() runs. The next
+forward / backward / input event after completion begins the next step. An optimizer that
+steps twice within one iteration also begins a new one (it means we over-estimated the set of
+optimizers that step per iteration; the set is then re-learned from what actually stepped).
+"""
+
+
+class StepCounter:
+    def __init__(self):
+        self.step = 0           # 0 = before the first iteration
+        self._known = set()     # optimizers believed to step once per iteration
+        self._stepped = set()   # optimizers that stepped in the current iteration
+        self._complete = False
+
+    # ---- optimizer lifetime -------------------------------------------------
+    def add_optimizer(self, key):
+        self._known.add(key)
+
+    def remove_optimizer(self, key):
+        self._known.discard(key)
+        self._stepped.discard(key)
+
+    @property
+    def complete(self):
+        return self._complete
+
+    # ---- events; each returns the number of a step that began, or None ---------
+    def activity(self):
+        """A forward, backward or batch-input event."""
+        if self.step == 0 or self._complete:
+            return self._begin()
+        return None
+
+    def optimizer_stepped(self, key):
+        """An optimizer stepped (or GradScaler skipped it)."""
+        began = None
+        if self.step == 0 or self._complete:
+            began = self._begin()
+        elif key in self._stepped:
+            # Stepped twice in one iteration: some optimizer we counted on never steps.
+            # Learn the real per-iteration set from the iteration that just ended.
+            self._known = set(self._stepped)
+            began = self._begin()
+        self._known.add(key)
+        self._stepped.add(key)
+        if self._known <= self._stepped:
+            self._complete = True
+        return began
+
+    def iteration_end(self):
+        """GradScaler.update(): the iteration is over whatever stepped."""
+        if self.step > 0:
+            self._complete = True
+
+    def _begin(self):
+        self.step += 1
+        self._stepped = set()
+        self._complete = False
+        return self.step

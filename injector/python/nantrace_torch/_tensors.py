@@ -1,0 +1,77 @@
+"""Which tensors are checked, and how nested outputs are walked and named."""
+import torch
+
+from . import _binding as B
+
+DTYPE_CODES = {
+    torch.float16: B.DTYPE_F16,
+    torch.bfloat16: B.DTYPE_BF16,
+    torch.float32: B.DTYPE_F32,
+    torch.float64: B.DTYPE_F64,
+}
+# Exact types only: tensor subclasses (FakeTensor, DTensor, functional wrappers) may have no
+# real storage behind data_ptr().
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_STRIDED = torch.strided
+_MAX_DEPTH = 6
+
+
+def eligible(t):
+    return (type(t) in _PLAIN and t.dtype in DTYPE_CODES and t.layout is _STRIDED
+            and t.device.type in ("cpu", "cuda") and t.numel() > 0)
+
+
+_name_cache = {}
+
+
+def bname(s):
+    """Cached UTF-8 encoding of a (small, recurring) name."""
+    b = _name_cache.get(s)
+    if b is None:
+        if len(_name_cache) > 20000:
+            _name_cache.clear()
+        b = _name_cache[s] = s.encode("utf-8", "replace")
+    return b
+
+
+def iter_tensors(obj, prefix, depth=0):
+    """Yield (name, tensor) for every eligible tensor in a nested output.
+
+    Names: output[0], output['mel'], output[1][0], output.attr for dataclass-like objects."""
+    if isinstance(obj, torch.Tensor):
+        if eligible(obj):
+            yield prefix, obj
+        return
+    if depth >= _MAX_DEPTH or obj is None or isinstance(obj, (str, bytes, int, float, bool)):
+        return
+    if isinstance(obj, (tuple, list)):
+        for i, v in enumerate(obj):
+            if isinstance(v, torch.Tensor) or isinstance(v, (tuple, list, dict)) or hasattr(v, "__dataclass_fields__"):
+                yield from iter_tensors(v, "%s[%d]" % (prefix, i), depth + 1)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from iter_tensors(v, "%s[%r]" % (prefix, k), depth + 1)
+    elif hasattr(obj, "__dataclass_fields__"):
+        for k in obj.__dataclass_fields__:
+            yield from iter_tensors(getattr(obj, k, None), "%s.%s" % (prefix, k), depth + 1)
+
+
+def map_tensors(obj, fn, depth=0):
+    """Copy of a nested structure with fn applied to every tensor (others kept as they are)."""
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if depth >= _MAX_DEPTH:
+        return obj
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return tuple(map_tensors(v, fn, depth + 1) for v in obj)
+    if isinstance(obj, tuple):  # namedtuple
+        return type(obj)(*(map_tensors(v, fn, depth + 1) for v in obj))
+    if isinstance(obj, list):
+        return [map_tensors(v, fn, depth + 1) for v in obj]
+    if isinstance(obj, dict):
+        return {k: map_tensors(v, fn, depth + 1) for k, v in obj.items()}
+    return obj
+
+
+def detached_clone(t):
+    return t.detach().clone()

@@ -1,0 +1,358 @@
+"""Loss (.backward), optimizer steps, GradScaler, torch.save."""
+import os
+import weakref
+
+import torch
+
+from . import _binding as B
+from . import _guard
+from . import _modules
+from . import _paths
+from . import _replay
+from . import _runtime as R
+from ._tensors import eligible, bname
+
+_restore = []           # (owner, attribute, original) to undo on uninstall
+_handles = []
+_opt_labels = {}        # id(optimizer) -> label bytes
+_post_count = {}        # id(optimizer) -> number of completed steps seen by the post hook
+_skipped_since_update = set()  # id(scaler) that skipped an optimizer since its last update
+_pending_scale = {}     # id(scaler) -> (step, cpu copy, cuda event, found_inf) for CUDA scalers
+_LOSS = b"loss"
+
+
+def _patch(owner, name, new):
+    orig = getattr(owner, name)
+    _restore.append((owner, name, orig))
+    setattr(owner, name, new)
+    return orig
+
+
+# ---- loss ------------------------------------------------------------------------------
+@_guard.guarded("loss")
+def _on_loss(tensors):
+    if R.suspended() or not R.ensure_started():
+        return
+    _modules.clear_stack()
+    R.activity()
+    api = R.api
+    for t in tensors:
+        if not isinstance(t, torch.Tensor):
+            continue
+        t = getattr(t, "_nantrace_unscaled", t)  # GradScaler.scale(loss): check the real loss
+        if not eligible(t):
+            continue
+        r = api.check(B.PHASE_LOSS, B.ROLE_OUTPUT, None, None, None, _LOSS, t)
+        if r == B.NT_NONFINITE:
+            R.switch_full_checks("non-finite loss")
+        if t.device.type == "cpu" and t.numel() == 1:
+            R.tls.suspended = True
+            try:
+                api.scalar("loss", float(t.detach()))
+            finally:
+                R.tls.suspended = False
+
+
+def _wrap_backward(orig_tensor_backward, orig_autograd_backward):
+    def tensor_backward(self, *args, **kwargs):
+        if not getattr(R.tls, "in_backward", False):
+            _on_loss((self,))
+        return _run_backward(orig_tensor_backward, (self,) + args, kwargs)
+
+    def autograd_backward(tensors, *args, **kwargs):
+        if not getattr(R.tls, "in_backward", False):
+            _on_loss(tensors if isinstance(tensors, (tuple, list)) else (tensors,))
+        return _run_backward(orig_autograd_backward, (tensors,) + args, kwargs)
+
+    tensor_backward.__doc__ = orig_tensor_backward.__doc__
+    autograd_backward.__doc__ = orig_autograd_backward.__doc__
+    return tensor_backward, autograd_backward
+
+
+def _run_backward(fn, args, kwargs):
+    tls = R.tls
+    prev_in, prev_phase = getattr(tls, "in_backward", False), R.phase()
+    tls.in_backward = True
+    tls.phase = B.PHASE_BACKWARD
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        tls.in_backward = prev_in
+        tls.phase = prev_phase
+
+
+# ---- optimizer -------------------------------------------------------------------------
+def _label(opt):
+    lab = _opt_labels.get(id(opt))
+    if lab is None:
+        lab = _opt_labels[id(opt)] = bname("%s#%d" % (type(opt).__name__, len(_opt_labels)))
+    return lab
+
+
+def _lr(opt):
+    try:
+        lr = opt.param_groups[0].get("lr")
+        return float(lr) if lr is not None else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _params(opt):
+    for gi, group in enumerate(opt.param_groups):
+        for pi, p in enumerate(group.get("params", ())):
+            if isinstance(p, torch.Tensor):
+                yield gi, pi, p
+
+
+def _param_site(p, gi, pi):
+    e = _paths.param_name(p)
+    if e is not None:
+        return e[1], e[2], e[3]
+    return bname("param_groups[%d][%d]" % (gi, pi)), None, None
+
+
+def _check_grads(opt, phase):
+    api = R.api
+    bad = False
+    grads = []
+    for gi, pi, p in _params(opt):
+        g = p.grad
+        if g is None or not eligible(g):
+            continue
+        grads.append(g)
+        name, path, mtype = _param_site(p, gi, pi)
+        bad |= api.check(phase, B.ROLE_OUTPUT, path, mtype, None, name, g) == B.NT_NONFINITE
+    return bad, grads
+
+
+def _grad_norm(grads):
+    """Global L2 norm of CPU gradients, in fp32, reading only."""
+    if not grads or any(g.device.type != "cpu" for g in grads):
+        return None
+    R.tls.suspended = True
+    try:
+        with torch.no_grad():
+            norms = [torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]
+            return float(torch.linalg.vector_norm(torch.stack(norms)))
+    finally:
+        R.tls.suspended = False
+
+
+@_guard.guarded("optimizer")
+def _opt_pre(opt, args, kwargs):
+    if R.suspended() or not R.ensure_started():
+        return None
+    _modules.clear_stack()
+    R.optimizer_stepped(id(opt))
+    api = R.api
+    bad, grads = _check_grads(opt, B.PHASE_OPTIMIZER_GRAD)
+    if bad:
+        R.switch_full_checks("non-finite gradient before an optimizer step")
+    lr = _lr(opt)
+    if lr is not None:
+        api.scalar("lr", lr)
+    gn = _grad_norm(grads)
+    if gn is not None:
+        api.scalar("grad_norm", gn)
+    R.set_phase(B.PHASE_OPTIMIZER_PARAM)
+    return None
+
+
+@_guard.guarded("optimizer")
+def _opt_post(opt, args, kwargs):
+    R.set_phase(B.PHASE_FORWARD)
+    _post_count[id(opt)] = _post_count.get(id(opt), 0) + 1
+    if R.suspended() or not R.ensure_started():
+        return None
+    api = R.api
+    bad = False
+    for gi, pi, p in _params(opt):
+        if eligible(p):
+            name, path, mtype = _param_site(p, gi, pi)
+            bad |= api.check(B.PHASE_OPTIMIZER_PARAM, B.ROLE_OUTPUT, path, mtype, None, name, p) == B.NT_NONFINITE
+    if bad:
+        R.switch_full_checks("non-finite parameter after an optimizer step")
+    api.event(B.EVENT_OPTIMIZER_STEP, _label(opt), R.dumps({"lr": _lr(opt), "skipped": False}))
+    return None
+
+
+def _wrap_optimizer_init(orig_init):
+    def __init__(self, *args, **kwargs):
+        orig_init(self, *args, **kwargs)
+        _on_optimizer_created(self)
+    __init__.__doc__ = orig_init.__doc__
+    return __init__
+
+
+@_guard.guarded("optimizer")
+def _on_optimizer_created(opt):
+    key = id(opt)
+    R.counter.add_optimizer(key)
+    weakref.finalize(opt, _forget_optimizer, key)
+
+
+def _forget_optimizer(key):
+    try:
+        R.counter.remove_optimizer(key)
+        _post_count.pop(key, None)
+        _opt_labels.pop(key, None)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+# ---- GradScaler ------------------------------------------------------------------------
+def _wrap_scaler_scale(orig):
+    def scale(self, outputs):
+        out = orig(self, outputs)
+        if isinstance(outputs, torch.Tensor) and out is not outputs and _guard.enabled("scaler"):
+            try:
+                out._nantrace_unscaled = outputs
+            except Exception:  # noqa: BLE001
+                pass
+        return out
+    return scale
+
+
+def _wrap_scaler_step(orig):
+    def step(self, optimizer, *args, **kwargs):
+        before = _post_count.get(id(optimizer), 0)
+        out = orig(self, optimizer, *args, **kwargs)
+        _after_scaler_step(self, optimizer, before)
+        return out
+    return step
+
+
+@_guard.guarded("scaler")
+def _after_scaler_step(scaler, opt, before):
+    if not _guard.enabled("optimizer"):
+        return  # without the post hook we cannot tell a skip from a step
+    if not getattr(scaler, "_enabled", True) or _post_count.get(id(opt), 0) != before:
+        return  # the optimizer stepped (our post hook saw it)
+    if R.suspended() or not R.ensure_started():
+        return
+    R.optimizer_stepped(id(opt))
+    _check_grads(opt, B.PHASE_UNSCALE)  # evidence: the inf GradScaler found
+    _skipped_since_update.add(id(scaler))
+    R.api.event(B.EVENT_OPTIMIZER_STEP, _label(opt),
+                R.dumps({"lr": _lr(opt), "skipped": True, "via": "GradScaler"}))
+
+
+def _wrap_scaler_update(orig):
+    def update(self, *args, **kwargs):
+        before = _scale_before(self)
+        out = orig(self, *args, **kwargs)
+        _after_update(self, before)
+        return out
+    return update
+
+
+@_guard.guarded("scaler")
+def _scale_before(scaler):
+    s = getattr(scaler, "_scale", None)
+    if s is None or not getattr(scaler, "_enabled", True) or R.suspended():
+        return None
+    if s.device.type == "cpu":
+        return float(s)
+    return s.detach().clone()  # device copy, no sync; read later
+
+
+@_guard.guarded("scaler")
+def _after_update(scaler, before):
+    if R.suspended() or not R.ensure_started():
+        return
+    found = id(scaler) in _skipped_since_update
+    _skipped_since_update.discard(id(scaler))
+    s = getattr(scaler, "_scale", None)
+    api = R.api
+    if before is not None and s is not None:
+        if isinstance(before, float):
+            _emit_scale(R.counter.step, before, float(s), found)
+        else:
+            _flush_pending(scaler)
+            pair = torch.stack([before.reshape(()), s.detach().reshape(()).to(before.dtype)])
+            cpu = pair.to("cpu", non_blocking=True)
+            ev = torch.cuda.Event()
+            ev.record()
+            _pending_scale[id(scaler)] = (R.counter.step, cpu, ev, found)
+    R.counter.iteration_end()
+    _ = api
+
+
+def _flush_pending(scaler):
+    """CUDA: emit the previous update's values once its copy has landed (never synchronizes)."""
+    p = _pending_scale.get(id(scaler))
+    if p is None or not p[2].query():
+        return
+    del _pending_scale[id(scaler)]
+    step, cpu, _, found = p
+    _emit_scale(step, float(cpu[0]), float(cpu[1]), found)
+
+
+def _emit_scale(step, before, after, found):
+    api = R.api
+    api.event(B.EVENT_SCALER_UPDATE, "GradScaler",
+              R.dumps({"scale_before": before, "scale_after": after, "found_inf": found, "step": step}))
+    api.scalar("loss_scale", before)
+
+
+# ---- torch.save --------------------------------------------------------------------------
+def _wrap_save(orig):
+    def save(obj, f, *args, **kwargs):
+        out = orig(obj, f, *args, **kwargs)
+        _after_save(f)
+        return out
+    save.__doc__ = orig.__doc__
+    save.__wrapped__ = orig
+    return save
+
+
+@_guard.guarded("save")
+def _after_save(f):
+    if not R._started or R.suspended():
+        return
+    if isinstance(f, (str, os.PathLike)):
+        path = os.fspath(f)
+    else:
+        path = getattr(f, "name", None)
+        if not isinstance(path, str):
+            return
+    R.api.event(B.EVENT_CHECKPOINT, os.path.abspath(path), None)
+
+
+# ---- install -----------------------------------------------------------------------------
+def install():
+    import torch.optim.optimizer as optim_mod
+    tb, ab = _wrap_backward(torch.Tensor.backward, torch.autograd.backward)
+    _patch(torch.Tensor, "backward", tb)
+    _patch(torch.autograd, "backward", ab)
+    _patch(optim_mod.Optimizer, "__init__", _wrap_optimizer_init(optim_mod.Optimizer.__init__))
+    _handles.append(optim_mod.register_optimizer_step_pre_hook(_opt_pre))
+    _handles.append(optim_mod.register_optimizer_step_post_hook(_opt_post))
+    scalers = []
+    try:
+        from torch.amp import GradScaler as AmpScaler
+        scalers.append(AmpScaler)
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        from torch.cuda.amp import GradScaler as CudaScaler
+        # In recent torch it subclasses torch.amp.GradScaler: patching the base covers it.
+        if not any(issubclass(CudaScaler, s) for s in scalers):
+            scalers.append(CudaScaler)
+    except Exception:  # noqa: BLE001
+        pass
+    for cls in scalers:
+        _patch(cls, "scale", _wrap_scaler_scale(cls.scale))
+        _patch(cls, "step", _wrap_scaler_step(cls.step))
+        _patch(cls, "update", _wrap_scaler_update(cls.update))
+    _replay._orig_save = torch.save
+    _patch(torch, "save", _wrap_save(torch.save))
+
+
+def uninstall():
+    for h in _handles:
+        h.remove()
+    _handles.clear()
+    while _restore:
+        owner, name, orig = _restore.pop()
+        setattr(owner, name, orig)

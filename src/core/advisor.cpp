@@ -1,0 +1,176 @@
+#include "core/advisor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/classifier.h"
+#include "core/headroom.h"
+
+namespace nantrace {
+namespace {
+
+std::string num(double v) {
+  std::ostringstream o;
+  o.precision(6);
+  o << v;
+  return o.str();
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+std::string device_word(const CheckRecord& r) { return r.device == Device::CUDA ? "cuda" : "cpu"; }
+
+// The config edit a GPT-SoVITS-style run needs to leave fp16.
+std::string fp16_config_action(const AdviceContext& ctx) {
+  if (ctx.config_path.empty()) return "";
+  if (ctx.fp16_run.has_value() && *ctx.fp16_run)
+    return "Or train this run in fp32: set `\"fp16_run\": false` in the `train` section of `" + ctx.config_path +
+           "` (now `true`).";
+  return "";
+}
+
+void add_lr_advice(Recommendation& r, const AdviceContext& ctx, bool primary) {
+  const std::optional<double> lr = ctx.lr ? ctx.lr : ctx.config_lr;
+  std::string line;
+  if (lr) {
+    line = "Lower the learning rate about 10x: from " + num(*lr) + " to " + num(*lr / 10.0);
+    if (!ctx.config_path.empty() && ctx.config_lr) line += " (`train.learning_rate` in `" + ctx.config_path + "`)";
+    line += ", with a warm-up and gradient clipping (`torch.nn.utils.clip_grad_norm_(params, 1.0)`; note that "
+            "`clip_grad_value_(params, None)` clips nothing).";
+  } else {
+    line = "Lower the learning rate about 10x, add a warm-up and gradient clipping "
+           "(`torch.nn.utils.clip_grad_norm_(params, 1.0)`).";
+  }
+  if (primary)
+    r.actions.insert(r.actions.begin(), line);
+  else
+    r.actions.push_back(line);
+}
+
+}  // namespace
+
+bool weak_fp16_device(const std::string& name) {
+  const std::string n = lower(name);
+  if (n.empty()) return false;
+  for (const char* s : {"gtx 16", "gtx16", "tesla t4", " t4", "p100", "p40", "p4 ", "gtx 10", "gtx10", "titan x"})
+    if (n.find(s) != std::string::npos) return true;
+  return n == "t4";
+}
+
+Recommendation advise(const Finding& f, const AdviceContext& ctx) {
+  Recommendation r;
+  if (!f.found) {
+    if (ctx.benign_skips > 0) {
+      r.headline = "No fault: GradScaler skipped " + std::to_string(ctx.benign_skips) +
+                   " step(s) with Inf in scaled gradients and recovered — that is loss scaling working as intended.";
+    } else {
+      r.headline = "No non-finite value was seen.";
+    }
+    return r;
+  }
+  const CheckRecord& o = f.origin;
+  const std::string where = o.site.module_path.empty() ? std::string("the loss computation") : "`" + o.site.module_path + "`";
+  const std::string op = f.op.empty() ? std::string() : "`" + f.op + "`";
+  const std::string base = op_base_name(f.op);
+  const std::string dev = device_word(o);
+
+  switch (f.kind) {
+    case FaultKind::Fp16Overflow:
+    case FaultKind::LossScaleCollapse: {
+      r.headline = "Keep " + where + " in fp32: its " + std::string(to_string(o.dtype)) + " output overflowed" +
+                   (op.empty() ? "" : " in " + op) + ".";
+      if (base == "exp")
+        r.actions.push_back("Bound the exponent before " + op + ", e.g. `torch.exp(torch.clamp(logs, max=11.0))` "
+                            "(exp(11.09) is fp16's max), or compute it in fp32: `torch.exp(logs.float())`.");
+      r.actions.push_back("Run " + where + " outside autocast: wrap its forward in `with torch.autocast(\"" + dev +
+                          "\", enabled=False):` and call it with `.float()` inputs.");
+      r.actions.push_back("Or use bfloat16 autocast (`torch.autocast(\"" + dev +
+                          "\", dtype=torch.bfloat16)`): same range as fp32, no loss scaling needed, where the "
+                          "hardware supports it.");
+      const std::string cfg = fp16_config_action(ctx);
+      if (!cfg.empty()) r.actions.push_back(cfg);
+      if (ctx.growth >= 10.0) add_lr_advice(r, ctx, false);
+      if (f.kind == FaultKind::LossScaleCollapse)
+        r.evidence.push_back("GradScaler cannot fix this: it skips the step and lowers the scale, but the Inf "
+                             "comes from the forward pass, which the scale does not touch.");
+      break;
+    }
+    case FaultKind::Overflow:
+      r.headline = "Values in " + where + " overflowed " + std::string(to_string(o.dtype)) + ".";
+      if (base == "exp") r.actions.push_back("Clamp the argument of " + op + " before exponentiating.");
+      add_lr_advice(r, ctx, false);
+      break;
+    case FaultKind::Divergence:
+      r.headline = "Training diverged: lower the learning rate.";
+      add_lr_advice(r, ctx, true);
+      break;
+    case FaultKind::InvalidOp: {
+      r.headline = "Guard the invalid operation in " + where + (op.empty() ? "" : " (" + op + ")") + ".";
+      if (base == "log" || base == "log2" || base == "log10")
+        r.actions.push_back("Clamp before the log: `torch.log(torch.clamp(x, min=1e-5))` (as GPT-SoVITS's "
+                            "`dynamic_range_compression_torch` does).");
+      else if (base == "sqrt" || base == "rsqrt")
+        r.actions.push_back("Clamp before the root: `torch.sqrt(torch.clamp(x, min=0) + 1e-8)`.");
+      else if (base == "div" || base == "true_divide")
+        r.actions.push_back("Guard the divisor: `a / b.clamp(min=1e-8)` or mask empty elements before dividing.");
+      else if (base == "pow")
+        r.actions.push_back("`pow` of a negative base with a fractional exponent is NaN: take `abs()` or clamp first.");
+      else
+        r.actions.push_back("Add an epsilon or clamp at that op; check for 0/0, inf-inf and 0*inf.");
+      if (is_half(o.dtype))
+        r.actions.push_back("If the NaN came from an intermediate overflow, run " + where + " in fp32 (autocast disabled).");
+      break;
+    }
+    case FaultKind::DivisionByZero:
+      r.headline = "Guard the division by zero in " + where + (op.empty() ? "" : " (" + op + ")") + ".";
+      if (base == "log" || base == "log2" || base == "log10")
+        r.actions.push_back("log(0) = -inf: clamp the input, `torch.log(torch.clamp(x, min=1e-5))`; silent or "
+                            "all-zero segments produce it.");
+      else
+        r.actions.push_back("Clamp the divisor: `x / lengths.clamp(min=1)`; filter empty or zero-length samples "
+                            "in the dataset (check clip durations after slicing).");
+      break;
+    case FaultKind::BadInput:
+      r.headline = "The training data holds non-finite values: batch of step " + std::to_string(o.step) + ".";
+      r.actions.push_back("Find and drop that sample: check preprocessing (denoise, slicer, clip durations, "
+                          "resampling) for NaN/Inf and silent or empty clips.");
+      r.actions.push_back("Guard the loader: `assert torch.isfinite(batch).all()` in the dataset's __getitem__.");
+      break;
+    case FaultKind::OptimizerEpsUnderflow:
+      r.headline = "Keep optimizer state in fp32: Adam's eps underflows in " + std::string(to_string(o.dtype)) + ".";
+      r.actions.push_back("Keep the model in fp32 and use autocast for mixed precision instead of `model.half()`, "
+                          "so the optimizer updates fp32 master weights.");
+      r.actions.push_back("If the state must stay fp16, use eps >= 1e-4 (1e-8 rounds to 0 in fp16).");
+      break;
+    case FaultKind::Propagated:
+      r.headline = "The values arriving at " + where + " were already non-finite: check the code feeding it.";
+      r.actions.push_back("Re-run with `NANTRACE_CHECK=op` to check every op and find the producer.");
+      break;
+    case FaultKind::HardwarePrecision:
+      r.headline = "This device has weak fp16 support: train in fp32.";
+      break;
+    case FaultKind::None:
+      break;
+  }
+  if (ctx.fp32_replay_finite.has_value()) {
+    if (*ctx.fp32_replay_finite)
+      r.evidence.push_back("Verified: re-running " + where + " on the captured inputs in fp32 gives a finite "
+                           "output (largest |x| " + num(ctx.fp32_replay_max_abs) + ").");
+    else
+      r.evidence.push_back("Re-running " + where + " on the captured inputs in fp32 is still non-finite: precision "
+                           "alone is not the cause.");
+  }
+  if (weak_fp16_device(ctx.device_name) && is_half(o.dtype))
+    r.actions.push_back("This GPU (" + ctx.device_name + ") is known for weak or unstable fp16: prefer fp32 on it, "
+                        "with a smaller batch if memory is short.");
+  if (!ctx.last_checkpoint.empty())
+    r.actions.push_back("Resume from `" + ctx.last_checkpoint + "`, the last checkpoint saved before the fault; "
+                        "delete checkpoints saved after it (auto-resume would reload poisoned weights).");
+  return r;
+}
+
+}  // namespace nantrace

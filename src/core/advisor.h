@@ -1,0 +1,31 @@
+// Turns a classified fault into a recommendation specific to what was seen: the module,
+// the op, the config key, the learning rate in use, the device.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+
+namespace nantrace {
+
+struct AdviceContext {
+  std::string config_path;            // a training config seen on the command line
+  std::optional<bool> fp16_run;       // its train.fp16_run
+  std::optional<double> config_lr;    // its train.learning_rate
+  std::optional<double> lr;           // learning rate read from the optimizer
+  std::string device_name;            // GPU name when known
+  std::optional<bool> fp32_replay_finite;  // re-running the culprit in fp32 on captured inputs
+  double fp32_replay_max_abs = 0;
+  double growth = 1.0;                // magnitude / grad-norm growth over recent steps
+  std::string last_checkpoint;        // last checkpoint saved before the fault
+  int64_t benign_skips = 0;
+};
+
+// GTX 16xx, Pascal (P100/GTX 10xx), Tesla T4 (sm_75): weak or unstable fp16.
+bool weak_fp16_device(const std::string& name);
+
+Recommendation advise(const Finding& finding, const AdviceContext& ctx);
+
+}  // namespace nantrace

@@ -1,0 +1,348 @@
+#include "core/analyzer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "core/classifier.h"
+
+namespace nantrace {
+namespace {
+
+std::optional<double> json_number(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return std::nullopt;
+  const auto& v = j[key];
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (s == "inf") return INFINITY;
+    if (s == "-inf") return -INFINITY;
+    if (s == "nan") return NAN;
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> json_bool(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_boolean()) return std::nullopt;
+  return j[key].get<bool>();
+}
+
+nlohmann::json parse_detail(const std::string& text) {
+  if (text.empty()) return nlohmann::json::object();
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
+bool same_site(const CheckRecord& a, const CheckRecord& b) {
+  return a.site.module_path == b.site.module_path && a.site.phase == b.site.phase;
+}
+
+}  // namespace
+
+Analyzer::Analyzer(AnalyzerOptions options) : options_(options), headroom_(options.warn_horizon) {}
+
+void Analyzer::on_step_begin(int64_t step) {
+  // A non-finite gradient that neither reached an optimizer nor was skipped by a scaler
+  // in its own step is still a fault (no loss scaler handled it).
+  if (candidate_ && step != candidate_->step) {
+    auto it = scaler_.find(candidate_->step);
+    if (it != scaler_.end() && (it->second.skipped || it->second.found_inf))
+      settle_candidate_as_benign(candidate_->step);
+    else
+      settle_candidate_as_fault();
+  }
+  step_ = step;
+  max_step_ = std::max(max_step_, step);
+  collecting_evidence_ = collecting_evidence_ && origin_ && origin_->step == step;
+  while (scaler_.size() > 4096) scaler_.erase(scaler_.begin());
+}
+
+CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
+  CheckOutcome out;
+  ++checks_;
+  if (!rec.checked) return out;
+  const bool bad = has_nonfinite(rec.stats);
+  out.nonfinite = bad;
+  if (bad) ++nonfinite_checks_;
+
+  if (rec.site.role != Role::Output) {
+    // Evidence for the site just found (inputs, parameters, replayed ops).
+    if (collecting_evidence_) attach_evidence(rec);
+    else if (candidate_ && same_site(rec, *candidate_) && candidate_inputs_.size() < kMaxEvidence)
+      candidate_inputs_.push_back(rec);
+    return out;
+  }
+  collecting_evidence_ = false;
+
+  if (!bad) {
+    if (rec.site.phase == Phase::Forward && !origin_) {
+      out.warning = headroom_.observe(rec.step, rec.site.module_path, rec.dtype, rec.stats.max_abs_finite);
+      if (out.warning) warnings_.push_back(*out.warning);
+    } else if (rec.site.phase == Phase::Forward) {
+      headroom_.observe(rec.step, rec.site.module_path, rec.dtype, rec.stats.max_abs_finite);
+    }
+    if (rec.site.phase == Phase::Backward && is_half(rec.dtype) && rec.stats.numel > 0) {
+      const double share = double(rec.stats.zero_count + rec.stats.subnormal_count) / double(rec.stats.numel);
+      auto& s = series_["grad_underflow_share"];
+      auto it = s.find(rec.step);
+      if (it == s.end() || it->second < share) add_series("grad_underflow_share", rec.step, share);
+    }
+    return out;
+  }
+  if (origin_) return out;
+
+  switch (rec.site.phase) {
+    case Phase::Backward:
+    case Phase::Unscale:
+      // Inf in (scaled) gradients: benign if the loss scaler skips this step, a fault otherwise.
+      if (!candidate_) {
+        candidate_ = rec;
+        candidate_inputs_.clear();
+      }
+      return out;
+    case Phase::OptimizerGrad:
+      // Non-finite gradients reached an optimizer that is about to step: a fault. The
+      // earliest non-finite gradient of this step (if seen) is the origin.
+      if (!candidate_) candidate_ = rec;
+      settle_candidate_as_fault();
+      out.new_origin = true;
+      return out;
+    default:
+      candidate_.reset();
+      origin_ = rec;
+      checkpoint_before_fault_ = last_checkpoint_;
+      collecting_evidence_ = true;
+      out.new_origin = true;
+      return out;
+  }
+}
+
+void Analyzer::settle_candidate_as_fault() {
+  if (!candidate_ || origin_) {
+    candidate_.reset();
+    return;
+  }
+  origin_ = *candidate_;
+  inputs_ = candidate_inputs_;
+  candidate_.reset();
+  checkpoint_before_fault_ = last_checkpoint_;
+  collecting_evidence_ = origin_->step == step_;
+}
+
+void Analyzer::settle_candidate_as_benign(int64_t step) {
+  ScalerSkip skip;
+  skip.step = step;
+  auto it = scaler_.find(step);
+  if (it != scaler_.end()) {
+    skip.scale_before = it->second.scale_before;
+    skip.scale_after = it->second.scale_after;
+  }
+  skip.first_site = candidate_ ? candidate_->site.module_path + " " + candidate_->site.tensor_name : "(not checked)";
+  ++benign_skip_total_;
+  if (benign_skips_.size() < kMaxSkipsKept) benign_skips_.push_back(skip);
+  candidate_.reset();
+  candidate_inputs_.clear();
+}
+
+void Analyzer::attach_evidence(const CheckRecord& rec) {
+  switch (rec.site.role) {
+    case Role::Input:
+      if (!rec.site.op.empty() && origin_ && rec.site.op != origin_->site.op) {
+        if (replay_.size() < kMaxEvidence * 4) replay_.push_back(rec);
+      } else if (inputs_.size() < kMaxEvidence) {
+        inputs_.push_back(rec);
+      }
+      break;
+    case Role::Param:
+      if (params_.size() < kMaxEvidence) params_.push_back(rec);
+      break;
+    case Role::Replay:
+      if (replay_.size() < kMaxEvidence * 4) replay_.push_back(rec);
+      break;
+    case Role::Output:
+      break;
+  }
+}
+
+CheckOutcome Analyzer::on_event(const EventRecord& ev) {
+  CheckOutcome out;
+  const nlohmann::json d = parse_detail(ev.detail_json);
+  switch (ev.kind) {
+    case NT_EVENT_OPTIMIZER_STEP: {
+      if (auto lr = json_number(d, "lr")) add_series("lr", ev.step, *lr);
+      if (json_bool(d, "skipped").value_or(false)) {
+        scaler_seen_ = true;
+        scaler_[ev.step].skipped = true;
+        add_series("scaler_skipped", ev.step, 1.0);
+      } else if (!origin_) {
+        optimizer_stepped_before_origin_ = true;
+      }
+      break;
+    }
+    case NT_EVENT_SCALER_UPDATE: {
+      scaler_seen_ = true;
+      StepScaler& s = scaler_[ev.step];
+      s.scale_before = json_number(d, "scale_before").value_or(0);
+      s.scale_after = json_number(d, "scale_after").value_or(0);
+      s.found_inf = json_bool(d, "found_inf").value_or(s.scale_after < s.scale_before);
+      if (s.scale_after > 0) add_series("loss_scale", ev.step, s.scale_after);
+      if (s.found_inf || s.skipped) {
+        if (candidate_ && candidate_->step == ev.step) {
+          settle_candidate_as_benign(ev.step);
+          out.new_benign_skip = true;
+        } else if (!candidate_ && !origin_) {
+          // The scaler saw Inf where nantrace did not check (sampled step): still handled.
+          settle_candidate_as_benign(ev.step);
+          out.new_benign_skip = true;
+        }
+      }
+      break;
+    }
+    case NT_EVENT_CHECKPOINT:
+      last_checkpoint_ = ev.name;
+      break;
+    case NT_EVENT_CONFIG: {
+      config_path_ = ev.name;
+      if (auto b = json_bool(d, "fp16_run")) fp16_run_ = b;
+      if (auto lr = json_number(d, "learning_rate")) config_lr_ = lr;
+      break;
+    }
+    case NT_EVENT_NOTE:
+      if (ev.name == "fix_check" && d.is_object()) {
+        fp32_replay_finite_ = json_bool(d, "finite");
+        fp32_replay_max_abs_ = json_number(d, "max_abs").value_or(0);
+      } else if (!ev.name.empty() && notes_.size() < 100) {
+        notes_.push_back(ev.name + (ev.detail_json.empty() ? "" : ": " + ev.detail_json));
+      }
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+void Analyzer::on_scalar(const ScalarRecord& s) { add_series(s.name, s.step, s.value); }
+
+void Analyzer::on_meta(const std::string& key, const std::string& value) { meta_[key] = value; }
+
+CheckOutcome Analyzer::finish() {
+  CheckOutcome out;
+  if (candidate_) {
+    auto it = scaler_.find(candidate_->step);
+    if (it != scaler_.end() && (it->second.skipped || it->second.found_inf)) {
+      settle_candidate_as_benign(candidate_->step);
+      out.new_benign_skip = true;
+    } else {
+      settle_candidate_as_fault();
+      out.new_origin = true;
+    }
+  }
+  return out;
+}
+
+void Analyzer::add_series(const std::string& name, int64_t step, double value) {
+  auto& s = series_[name];
+  s[step] = value;
+  if (s.size() > kMaxSeriesPoints) s.erase(s.begin());
+}
+
+int Analyzer::consecutive_skips_from(int64_t step) const {
+  int n = 0;
+  for (int64_t s = step;; ++s) {
+    auto it = scaler_.find(s);
+    if (it == scaler_.end() || !(it->second.skipped || it->second.found_inf)) break;
+    ++n;
+  }
+  return n;
+}
+
+double Analyzer::recent_growth() const {
+  // Growth of the gradient norm (or the culprit's magnitude) over the recent steps before the fault.
+  auto growth_of = [&](const std::map<int64_t, double>& s) {
+    double first = 0, last = 0;
+    int n = 0;
+    for (auto it = s.rbegin(); it != s.rend() && n < 20; ++it) {
+      if (origin_ && it->first >= origin_->step) continue;
+      if (!std::isfinite(it->second) || it->second <= 0) continue;
+      if (n == 0) last = it->second;
+      first = it->second;
+      ++n;
+    }
+    return (n >= 3 && first > 0) ? last / first : 1.0;
+  };
+  double g = 1.0;
+  auto it = series_.find("grad_norm");
+  if (it != series_.end()) g = std::max(g, growth_of(it->second));
+  if (origin_) g = std::max(g, growth_of(headroom_.history(origin_->site.module_path)));
+  return g;
+}
+
+AdviceContext Analyzer::advice_context(const Finding& f) const {
+  AdviceContext ctx;
+  ctx.config_path = config_path_;
+  ctx.fp16_run = fp16_run_;
+  ctx.config_lr = config_lr_;
+  auto lr = series_.find("lr");
+  if (lr != series_.end() && !lr->second.empty()) {
+    auto it = lr->second.upper_bound(f.found ? f.origin.step : INT64_MAX);
+    if (it != lr->second.begin()) ctx.lr = std::prev(it)->second;
+  }
+  auto dev = meta_.find("device");
+  if (dev != meta_.end()) ctx.device_name = dev->second;
+  ctx.fp32_replay_finite = fp32_replay_finite_;
+  ctx.fp32_replay_max_abs = fp32_replay_max_abs_;
+  ctx.growth = recent_growth();
+  ctx.last_checkpoint = checkpoint_before_fault_;
+  ctx.benign_skips = benign_skip_total_;
+  return ctx;
+}
+
+Finding Analyzer::finding() const {
+  Finding f;
+  if (origin_) {
+    f.found = true;
+    f.origin = *origin_;
+    f.inputs = inputs_;
+    f.params = params_;
+    f.replay = replay_;
+    FaultEvidence e;
+    e.origin = &f.origin;
+    e.inputs = inputs_;
+    e.params = params_;
+    e.replay = replay_;
+    e.scaler_skips_from_origin = consecutive_skips_from(origin_->step);
+    e.trained_before_origin = optimizer_stepped_before_origin_;
+    e.growth = recent_growth();
+    e.root_module = origin_->site.module_path.find('/') == std::string::npos && !origin_->site.module_path.empty();
+    Classification c = classify_fault(e);
+    f.kind = c.kind;
+    f.op = c.op;
+    f.explanation = c.explanation;
+    f.kernels = origin_->kernels;
+    if (c.op_record && !c.op_record->kernels.empty()) f.kernels = c.op_record->kernels;
+  }
+  f.recommendation = advise(f, advice_context(f));
+  return f;
+}
+
+Report Analyzer::build_report() const {
+  Report r;
+  r.finding = finding();
+  r.benign_skips = benign_skips_;
+  r.warnings = warnings_;
+  r.series = series_;
+  if (r.finding.found) {
+    r.culprit_magnitude = headroom_.history(r.finding.origin.site.module_path);
+    r.last_checkpoint_before_fault = checkpoint_before_fault_;
+  }
+  r.steps_seen = max_step_;
+  r.checks = checks_;
+  r.nonfinite_checks = nonfinite_checks_;
+  r.notes = notes_;
+  if (benign_skip_total_ > int64_t(benign_skips_.size()))
+    r.notes.push_back(std::to_string(benign_skip_total_) + " benign scaler skips in all; the first " +
+                      std::to_string(benign_skips_.size()) + " are listed");
+  return r;
+}
+
+}  // namespace nantrace

@@ -1,0 +1,98 @@
+// The analysis: consumes checks, events and scalars in program order and keeps the first
+// fault origin, the loss scaler's handled skips, early warnings and the histories the report
+// shows. Bounded: per-step series and per-module histories are capped.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/advisor.h"
+#include "core/headroom.h"
+#include "core/model.h"
+
+namespace nantrace {
+
+struct AnalyzerOptions {
+  int64_t warn_horizon = 20;
+};
+
+// What one check meant, for the caller's side effects (stderr line, trace marker).
+struct CheckOutcome {
+  bool nonfinite = false;
+  bool new_origin = false;       // this check is (or settled) the first fault origin
+  bool new_benign_skip = false;
+  std::optional<HeadroomWarning> warning;
+};
+
+class Analyzer {
+ public:
+  explicit Analyzer(AnalyzerOptions options = {});
+
+  void on_step_begin(int64_t step);
+  CheckOutcome on_check(const CheckRecord& rec);
+  CheckOutcome on_event(const EventRecord& ev);
+  void on_scalar(const ScalarRecord& s);
+  void on_meta(const std::string& key, const std::string& value);
+  // End of the run: a pending candidate (non-finite gradient not yet settled) is decided.
+  CheckOutcome finish();
+
+  bool origin_found() const { return origin_.has_value(); }
+  int64_t current_step() const { return step_; }
+  // The finding with its kind, explanation and recommendation, as known now.
+  Finding finding() const;
+  Report build_report() const;
+
+  static constexpr size_t kMaxSeriesPoints = 20000;
+  static constexpr size_t kMaxEvidence = 64;
+  static constexpr size_t kMaxSkipsKept = 1000;
+
+ private:
+  struct StepScaler {
+    bool skipped = false;     // GradScaler skipped an optimizer step in this step
+    bool found_inf = false;   // scaler.update() saw inf
+    double scale_before = 0, scale_after = 0;
+  };
+  void settle_candidate_as_fault();
+  void settle_candidate_as_benign(int64_t step);
+  void attach_evidence(const CheckRecord& rec);
+  void add_series(const std::string& name, int64_t step, double value);
+  int consecutive_skips_from(int64_t step) const;
+  double recent_growth() const;
+  AdviceContext advice_context(const Finding& f) const;
+
+  AnalyzerOptions options_;
+  int64_t step_ = 0;
+  int64_t max_step_ = 0;
+  uint64_t checks_ = 0, nonfinite_checks_ = 0;
+
+  std::optional<CheckRecord> origin_;
+  std::optional<CheckRecord> candidate_;  // non-finite gradient awaiting the scaler's verdict
+  bool collecting_evidence_ = false;
+  std::vector<CheckRecord> inputs_, params_, replay_;
+  std::vector<CheckRecord> candidate_inputs_;
+
+  std::map<int64_t, StepScaler> scaler_;  // bounded to recent steps
+  bool scaler_seen_ = false;
+  bool optimizer_stepped_before_origin_ = false;  // a real (not skipped) update happened before the fault
+  std::vector<ScalerSkip> benign_skips_;
+  int64_t benign_skip_total_ = 0;
+  std::vector<HeadroomWarning> warnings_;
+  HeadroomTracker headroom_;
+  std::map<std::string, std::map<int64_t, double>> series_;
+  std::string last_checkpoint_;
+  std::string checkpoint_before_fault_;
+  std::map<std::string, std::string> meta_;
+  // Training config seen on the command line.
+  std::string config_path_;
+  std::optional<bool> fp16_run_;
+  std::optional<double> config_lr_;
+  std::optional<bool> fp32_replay_finite_;
+  double fp32_replay_max_abs_ = 0;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace nantrace

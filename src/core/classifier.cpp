@@ -1,0 +1,201 @@
+#include "core/classifier.h"
+
+#include <set>
+#include <sstream>
+
+#include "core/headroom.h"
+
+namespace nantrace {
+namespace {
+
+bool any_nonfinite(const std::vector<CheckRecord>& v) {
+  for (auto& r : v)
+    if (r.checked && has_nonfinite(r.stats)) return true;
+  return false;
+}
+
+double max_finite_input(const std::vector<CheckRecord>& v) {
+  double m = 0;
+  for (auto& r : v) m = std::max(m, r.stats.max_abs_finite);
+  return m;
+}
+
+bool has_zeros(const CheckRecord& r) { return r.stats.zero_count > 0; }
+
+std::string fmt_num(double v) {
+  std::ostringstream o;
+  o.precision(6);
+  o << v;
+  return o.str();
+}
+
+const std::set<std::string>& division_ops() {
+  static const std::set<std::string> s = {"div", "true_divide", "floor_divide", "reciprocal", "remainder", "fmod"};
+  return s;
+}
+const std::set<std::string>& pole_ops() {  // finite input -> inf at 0
+  static const std::set<std::string> s = {"log", "log2", "log10", "rsqrt", "reciprocal", "digamma", "lgamma"};
+  return s;
+}
+const std::set<std::string>& domain_ops() {  // finite input -> NaN outside the domain
+  static const std::set<std::string> s = {"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "pow",
+                                          "acos", "asin", "acosh", "atanh", "lgamma", "digamma", "erfinv"};
+  return s;
+}
+const std::set<std::string>& amplifying_ops() {  // ops that turn large finite inputs into inf
+  static const std::set<std::string> s = {"exp", "exp2", "expm1", "pow", "mm", "bmm", "matmul", "addmm", "baddbmm",
+                                          "linear", "conv1d", "conv2d", "conv3d", "convolution", "_convolution",
+                                          "conv_transpose1d", "conv_transpose2d", "sum", "mean", "cumsum", "mul",
+                                          "add", "sinh", "cosh", "softplus", "stft", "_fft_r2c", "norm",
+                                          "linalg_vector_norm", "square", "_softmax", "softmax"};
+  return s;
+}
+
+// The divisor of a division op is its second argument.
+const CheckRecord* divisor_of(const std::vector<CheckRecord>& op_inputs) {
+  for (auto& r : op_inputs)
+    if (r.site.tensor_name == "args[1]" || r.site.tensor_name == "other" || r.site.tensor_name == "input[1]") return &r;
+  return op_inputs.size() >= 2 ? &op_inputs[1] : nullptr;
+}
+
+}  // namespace
+
+std::string op_base_name(const std::string& op) {
+  std::string s = op;
+  auto pos = s.find("::");
+  if (pos != std::string::npos) s = s.substr(pos + 2);
+  if (s.rfind("aten.", 0) == 0) s = s.substr(5);
+  pos = s.find('.');
+  if (pos != std::string::npos) s = s.substr(0, pos);
+  if (s.size() > 1 && s.back() == '_' && s[s.size() - 2] != '_') s.pop_back();  // in-place twin
+  return s;
+}
+
+Classification classify_fault(const FaultEvidence& e) {
+  Classification c;
+  if (!e.origin) return c;
+  const CheckRecord& o = *e.origin;
+  const TensorStats& s = o.stats;
+  const bool has_inf = s.posinf_count + s.neginf_count > 0;
+  const bool has_nan = s.nan_count > 0;
+
+  // Pin the op: the first replayed op whose output is non-finite; its inputs sit next to it.
+  c.op = o.site.op;
+  for (size_t i = 0; i < e.replay.size(); ++i) {
+    const CheckRecord& r = e.replay[i];
+    if (r.site.role != Role::Replay || !has_nonfinite(r.stats)) continue;
+    c.op = r.site.op;
+    c.op_record = &r;
+    for (size_t j = i; j-- > 0 && e.replay[j].site.role == Role::Input && e.replay[j].site.op == r.site.op;)
+      c.op_inputs.insert(c.op_inputs.begin(), e.replay[j]);
+    for (size_t j = i + 1; j < e.replay.size() && e.replay[j].site.role == Role::Input && e.replay[j].site.op == r.site.op; ++j)
+      c.op_inputs.push_back(e.replay[j]);
+    break;
+  }
+  if (c.op_inputs.empty() && !o.site.op.empty()) c.op_inputs = e.inputs;  // op-level check: its inputs are the site's
+  const std::string base = op_base_name(c.op);
+  const CheckRecord& culprit = c.op_record ? *c.op_record : o;
+  const bool c_inf = culprit.stats.posinf_count + culprit.stats.neginf_count > 0;
+  const bool c_nan = culprit.stats.nan_count > 0;
+  const std::vector<CheckRecord>& culprit_inputs = c.op_inputs.empty() ? e.inputs : c.op_inputs;
+
+  if (o.site.phase == Phase::Input) {
+    c.kind = FaultKind::BadInput;
+    c.explanation = "the batch entering the model already holds NaN/Inf (" + std::to_string(s.nan_count) + " NaN, " +
+                    std::to_string(s.posinf_count + s.neginf_count) + " Inf in " + o.site.tensor_name + ")";
+    return c;
+  }
+  if (any_nonfinite(culprit_inputs)) {
+    if (e.root_module && o.site.phase == Phase::Forward) {
+      c.kind = FaultKind::BadInput;
+      c.explanation = "the top-level model received non-finite inputs";
+    } else {
+      c.kind = FaultKind::Propagated;
+      c.explanation = "the inputs of this site were already non-finite, but were produced where nantrace did not check";
+    }
+    return c;
+  }
+  if (o.site.phase == Phase::OptimizerParam) {
+    if (is_half(o.dtype)) {
+      c.kind = FaultKind::OptimizerEpsUnderflow;
+      c.explanation = std::string("gradients were finite but the ") + to_string(o.dtype) +
+                      " parameters became non-finite in the optimizer update: with optimizer state in half "
+                      "precision, eps (1e-8) rounds to 0 and the update divides by zero";
+    } else {
+      c.kind = FaultKind::Divergence;
+      c.explanation = "gradients were finite but the parameters became non-finite in the optimizer update: the "
+                      "update itself blew up (learning rate too high for this model / state)";
+    }
+    return c;
+  }
+
+  // Op-specific rules when the op is known.
+  if (!base.empty()) {
+    if (division_ops().count(base)) {
+      const CheckRecord* d = divisor_of(culprit_inputs);
+      if (d && has_zeros(*d)) {
+        c.kind = FaultKind::DivisionByZero;
+        c.explanation = "`" + c.op + "` divided by a divisor holding " + std::to_string(d->stats.zero_count) +
+                        " zero(s) (" + d->site.tensor_name + "): a zero length or empty sample";
+        return c;
+      }
+    }
+    if (pole_ops().count(base) && c_inf && !c_nan) {
+      bool zero_in = false;
+      for (auto& r : culprit_inputs) zero_in |= has_zeros(r);
+      if (zero_in || culprit_inputs.empty()) {
+        c.kind = FaultKind::DivisionByZero;
+        c.explanation = "`" + c.op + "` of 0 is -inf/inf (a pole at zero): its input held zeros";
+        return c;
+      }
+    }
+    if (domain_ops().count(base) && c_nan) {
+      c.kind = FaultKind::InvalidOp;
+      c.explanation = "`" + c.op + "` returned NaN from finite inputs: an argument outside its domain (e.g. log or "
+                      "sqrt of a negative number)";
+      return c;
+    }
+  }
+
+  const double in_max = max_finite_input(culprit_inputs);
+  if (c_inf || (has_inf && !c.op_record)) {
+    if (is_half(culprit.dtype)) {
+      c.kind = FaultKind::Fp16Overflow;
+      std::ostringstream why;
+      why << to_string(culprit.dtype) << " output holds " << (culprit.stats.posinf_count + culprit.stats.neginf_count)
+          << " Inf while all inputs were finite";
+      if (!culprit_inputs.empty()) why << " (largest input |x| " << fmt_num(in_max) << ")";
+      why << "; the largest finite " << to_string(culprit.dtype) << " is " << fmt_num(dtype_max(culprit.dtype));
+      if (!base.empty() && amplifying_ops().count(base)) why << "; `" << c.op << "` amplifies magnitudes";
+      c.explanation = why.str();
+    } else if (e.growth >= 100.0) {
+      c.kind = FaultKind::Divergence;
+      c.explanation = std::string(to_string(culprit.dtype)) + " overflow after magnitudes grew " + fmt_num(e.growth) +
+                      "x over recent steps: training diverged";
+    } else {
+      c.kind = FaultKind::Overflow;
+      c.explanation = std::string(to_string(culprit.dtype)) + " output overflowed to Inf from finite inputs";
+    }
+  } else if (c_nan || has_nan) {
+    c.kind = FaultKind::InvalidOp;
+    c.explanation = "NaN produced from finite inputs: an invalid operation such as 0/0, inf-inf, 0*inf or log/sqrt of "
+                    "a negative number";
+  } else {
+    c.kind = FaultKind::Overflow;
+    c.explanation = "non-finite output";
+  }
+  // Loss-scale collapse: the forward pass overflows from the start, so GradScaler skips every
+  // step and lowers the scale towards 0 without a single update. An overflow that appears
+  // after real updates (the model grew into it) is reported as the overflow itself.
+  if ((c.kind == FaultKind::Fp16Overflow || c.kind == FaultKind::Overflow || c.kind == FaultKind::InvalidOp) &&
+      (o.site.phase == Phase::Forward || o.site.phase == Phase::Loss) && e.scaler_skips_from_origin >= 3 &&
+      !e.trained_before_origin) {
+    c.explanation += "; GradScaler then skipped " + std::to_string(e.scaler_skips_from_origin) +
+                     " consecutive steps and kept lowering the scale: the overflow is in the forward pass, which "
+                     "loss scaling cannot fix";
+    c.kind = FaultKind::LossScaleCollapse;
+  }
+  return c;
+}
+
+}  // namespace nantrace

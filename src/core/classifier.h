@@ -1,0 +1,36 @@
+// Decides the kind of a fault from the origin check and its evidence: the rules of the
+// taxonomy in DESIGN.md section 2, each with the sentence that explains why it fired.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+
+namespace nantrace {
+
+struct FaultEvidence {
+  const CheckRecord* origin = nullptr;
+  std::vector<CheckRecord> inputs;  // inputs of the origin site (module or op)
+  std::vector<CheckRecord> params;  // parameters of the origin module
+  std::vector<CheckRecord> replay;  // replayed op records, in order (outputs and their inputs)
+  int scaler_skips_from_origin = 0; // consecutive GradScaler skips starting at the origin step
+  bool trained_before_origin = false;  // an optimizer update succeeded before the origin step
+  double growth = 1.0;              // growth of magnitudes / grad norm over recent steps (x)
+  bool root_module = false;         // origin module is a top-level model
+};
+
+struct Classification {
+  FaultKind kind = FaultKind::None;
+  std::string op;                    // culprit op ("aten::exp") when pinned
+  std::vector<CheckRecord> op_inputs;// inputs of the culprit op (from the replay)
+  const CheckRecord* op_record = nullptr;
+  std::string explanation;
+};
+
+// "aten::exp_" / "aten.exp.default" -> "exp"
+std::string op_base_name(const std::string& op);
+
+Classification classify_fault(const FaultEvidence& e);
+
+}  // namespace nantrace

@@ -1,0 +1,41 @@
+// Early warning: how close fp16/bf16 module outputs come to the dtype's largest value, and
+// whether their growth over steps predicts an overflow soon. Bounded per module.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/model.h"
+
+namespace nantrace {
+
+double dtype_max(DType d);
+// Binades between |x| and the dtype's max (log2(max / |x|)); 0 when |x| >= max.
+double binades_left(DType d, double max_abs);
+
+class HeadroomTracker {
+ public:
+  explicit HeadroomTracker(int64_t horizon_steps) : horizon_(horizon_steps) {}
+  // One forward output (any dtype; warnings only for fp16/bf16). Returns a warning the first time a module
+  // comes within 2x of the max or its trend predicts overflow within the horizon.
+  std::optional<HeadroomWarning> observe(int64_t step, const std::string& module_path, DType dtype, double max_abs);
+  // Largest |x| per step for one module (most recent kMaxSteps steps).
+  std::map<int64_t, double> history(const std::string& module_path) const;
+
+  static constexpr size_t kMaxSteps = 256;
+  static constexpr size_t kMaxModules = 20000;
+
+ private:
+  struct ModuleTrack {
+    DType dtype = DType::F16;
+    std::deque<std::pair<int64_t, double>> per_step;  // (step, largest |x| in that step)
+    bool warned = false;
+  };
+  int64_t horizon_;
+  std::map<std::string, ModuleTrack> modules_;
+};
+
+}  // namespace nantrace

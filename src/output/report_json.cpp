@@ -1,0 +1,432 @@
+// report.json writer and reader. The reader is strict (types checked, every field we always
+// write is required) because `nantrace merge` must tell a truncated or corrupted rank file
+// from a good one, and name what is wrong.
+#include "output/report_json.h"
+
+#include <limits>
+#include <stdexcept>
+
+#include "core/redact.h"
+#include "output/strict_json.h"
+
+namespace nantrace {
+
+using nlohmann::json;
+
+namespace {
+
+// ---------------------------------------------------------------- writing
+
+std::string device_name(Device d, int32_t index) {
+  return d == Device::CUDA ? "cuda:" + std::to_string(index) : "cpu";
+}
+
+json op_or_null(const std::string& op) { return op.empty() ? json(nullptr) : json(op); }
+
+json stats_to_json(const TensorStats& s) {
+  json hist = json::array();
+  for (uint64_t n : s.headroom_hist) hist.push_back(n);
+  return json{{"numel", s.numel},
+              {"nan", s.nan_count},
+              {"posinf", s.posinf_count},
+              {"neginf", s.neginf_count},
+              {"zeros", s.zero_count},
+              {"subnormals", s.subnormal_count},
+              {"max_abs_finite", strict_json::number(s.max_abs_finite)},
+              {"first_bad_index", s.first_bad_index},
+              {"headroom_hist", hist}};
+}
+
+json evidence_to_json(const CheckRecord& c) {
+  return json{{"name", c.site.tensor_name},
+              {"op", op_or_null(c.site.op)},
+              {"dtype", to_string(c.dtype)},
+              {"shape", c.shape},
+              {"stats", stats_to_json(c.stats)}};
+}
+
+json evidence_list(const std::vector<CheckRecord>& records) {
+  json out = json::array();
+  for (const auto& c : records) out.push_back(evidence_to_json(c));
+  return out;
+}
+
+json recommendation_to_json(const Recommendation& r) {
+  return json{{"headline", r.headline}, {"actions", r.actions}, {"evidence", r.evidence}};
+}
+
+bool has_recommendation(const Recommendation& r) {
+  return !r.headline.empty() || !r.actions.empty() || !r.evidence.empty();
+}
+
+json points_to_json(const std::map<int64_t, double>& points) {
+  json out = json::array();
+  for (const auto& [step, value] : points) out.push_back(json::array({step, strict_json::number(value)}));
+  return out;
+}
+
+json finding_to_json(const Finding& f) {
+  if (!f.found) {
+    json j{{"found", false}, {"kind", to_string(FaultKind::None)}};
+    if (has_recommendation(f.recommendation)) j["recommendation"] = recommendation_to_json(f.recommendation);
+    return j;
+  }
+  const CheckRecord& o = f.origin;
+  return json{{"found", true},
+              {"kind", to_string(f.kind)},
+              {"kind_text", describe(f.kind)},
+              {"step", o.step},
+              {"phase", to_string(o.site.phase)},
+              {"module_path", o.site.module_path},
+              {"module_type", o.site.module_type},
+              {"op", op_or_null(f.op.empty() ? o.site.op : f.op)},
+              {"kernels", f.kernels.empty() ? o.kernels : f.kernels},
+              {"tensor", o.site.tensor_name},
+              {"dtype", to_string(o.dtype)},
+              {"device", device_name(o.device, o.device_index)},
+              {"shape", o.shape},
+              {"seq", o.seq},
+              {"ts_ns", o.ts_ns},
+              {"stats", stats_to_json(o.stats)},
+              {"inputs", evidence_list(f.inputs)},
+              {"params", evidence_list(f.params)},
+              {"replay", evidence_list(f.replay)},
+              {"explanation", f.explanation},
+              {"recommendation", recommendation_to_json(f.recommendation)}};
+}
+
+// ---------------------------------------------------------------- reading
+
+struct FieldError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+[[noreturn]] void wrong_type(const std::string& path, const char* expected, const json& got) {
+  throw FieldError("field '" + path + "': expected " + expected + ", got " + got.type_name());
+}
+
+const json& field(const json& obj, const std::string& path, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) throw FieldError("missing field '" + join(path, key) + "'");
+  return *it;
+}
+
+const json& object_at(const json& obj, const std::string& path, const char* key) {
+  const json& v = field(obj, path, key);
+  if (!v.is_object()) wrong_type(join(path, key), "an object", v);
+  return v;
+}
+
+const json& array_at(const json& obj, const std::string& path, const char* key) {
+  const json& v = field(obj, path, key);
+  if (!v.is_array()) wrong_type(join(path, key), "an array", v);
+  return v;
+}
+
+int64_t as_int64(const json& v, const std::string& path) {
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())) wrong_type(path, "an int64", v);
+    return int64_t(v.get<uint64_t>());
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  wrong_type(path, "an integer", v);
+}
+
+uint64_t as_uint64(const json& v, const std::string& path) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) return uint64_t(v.get<int64_t>());
+  if (v.is_number_integer()) throw FieldError("field '" + path + "': expected an unsigned integer, got a negative one");
+  wrong_type(path, "an unsigned integer", v);
+}
+
+double as_double(const json& v, const std::string& path) {
+  if (auto d = strict_json::to_double(v)) return *d;
+  wrong_type(path, "a number (or \"nan\"/\"inf\"/\"-inf\")", v);
+}
+
+std::string as_string(const json& v, const std::string& path) {
+  if (!v.is_string()) wrong_type(path, "a string", v);
+  return v.get<std::string>();
+}
+
+int64_t int64_at(const json& o, const std::string& p, const char* k) { return as_int64(field(o, p, k), join(p, k)); }
+uint64_t uint64_at(const json& o, const std::string& p, const char* k) { return as_uint64(field(o, p, k), join(p, k)); }
+double double_at(const json& o, const std::string& p, const char* k) { return as_double(field(o, p, k), join(p, k)); }
+std::string string_at(const json& o, const std::string& p, const char* k) { return as_string(field(o, p, k), join(p, k)); }
+
+int32_t int32_at(const json& o, const std::string& p, const char* k) {
+  int64_t v = int64_at(o, p, k);
+  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+    throw FieldError("field '" + join(p, k) + "': out of range for int32");
+  return int32_t(v);
+}
+
+bool bool_at(const json& o, const std::string& p, const char* k) {
+  const json& v = field(o, p, k);
+  if (!v.is_boolean()) wrong_type(join(p, k), "a boolean", v);
+  return v.get<bool>();
+}
+
+// A string, or null for "none" (read as "").
+std::string string_or_null_at(const json& o, const std::string& p, const char* k) {
+  const json& v = field(o, p, k);
+  if (v.is_null()) return "";
+  if (!v.is_string()) wrong_type(join(p, k), "a string or null", v);
+  return v.get<std::string>();
+}
+
+std::vector<std::string> strings_at(const json& o, const std::string& p, const char* k) {
+  const json& a = array_at(o, p, k);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < a.size(); ++i) out.push_back(as_string(a[i], join(p, k) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+std::vector<int64_t> shape_at(const json& o, const std::string& p, const char* k) {
+  const json& a = array_at(o, p, k);
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < a.size(); ++i) out.push_back(as_int64(a[i], join(p, k) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+DType dtype_at(const json& o, const std::string& p, const char* k) {
+  std::string s = string_at(o, p, k);
+  auto d = dtype_from_string(s);
+  if (!d) throw FieldError("field '" + join(p, k) + "': unknown dtype \"" + s + "\"");
+  return *d;
+}
+
+void device_at(const json& o, const std::string& p, const char* k, Device* device, int32_t* index) {
+  std::string s = string_at(o, p, k);
+  *index = 0;
+  if (s == "cpu") {
+    *device = Device::CPU;
+    return;
+  }
+  if (s.rfind("cuda", 0) == 0) {
+    *device = Device::CUDA;
+    if (s.size() == 4) return;
+    if (s[4] == ':' && s.size() > 5 && s.size() < 15 && s.find_first_not_of("0123456789", 5) == std::string::npos) {
+      *index = int32_t(std::stol(s.substr(5)));
+      return;
+    }
+  }
+  throw FieldError("field '" + join(p, k) + "': unknown device \"" + s + "\"");
+}
+
+TensorStats stats_at(const json& o, const std::string& p, const char* k) {
+  const json& j = object_at(o, p, k);
+  const std::string path = join(p, k);
+  TensorStats s{};
+  s.numel = uint64_at(j, path, "numel");
+  s.nan_count = uint64_at(j, path, "nan");
+  s.posinf_count = uint64_at(j, path, "posinf");
+  s.neginf_count = uint64_at(j, path, "neginf");
+  s.zero_count = uint64_at(j, path, "zeros");
+  s.subnormal_count = uint64_at(j, path, "subnormals");
+  s.max_abs_finite = double_at(j, path, "max_abs_finite");
+  s.first_bad_index = int64_at(j, path, "first_bad_index");
+  const json& hist = array_at(j, path, "headroom_hist");
+  if (hist.size() > NT_HEADROOM_BINS)
+    throw FieldError("field '" + path + ".headroom_hist': more than " + std::to_string(NT_HEADROOM_BINS) + " bins");
+  for (size_t i = 0; i < hist.size(); ++i)
+    s.headroom_hist[i] = as_uint64(hist[i], path + ".headroom_hist[" + std::to_string(i) + "]");
+  return s;
+}
+
+std::vector<CheckRecord> evidence_at(const json& o, const std::string& p, const char* k, Role role) {
+  const json& a = array_at(o, p, k);
+  std::vector<CheckRecord> out;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string path = join(p, k) + "[" + std::to_string(i) + "]";
+    if (!a[i].is_object()) wrong_type(path, "an object", a[i]);
+    CheckRecord c;
+    c.site.role = role;
+    c.site.tensor_name = string_at(a[i], path, "name");
+    c.site.op = string_or_null_at(a[i], path, "op");
+    c.dtype = dtype_at(a[i], path, "dtype");
+    c.shape = shape_at(a[i], path, "shape");
+    c.stats = stats_at(a[i], path, "stats");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Recommendation recommendation_at(const json& o, const std::string& p, const char* k) {
+  const json& j = object_at(o, p, k);
+  const std::string path = join(p, k);
+  Recommendation r;
+  r.headline = string_at(j, path, "headline");
+  r.actions = strings_at(j, path, "actions");
+  r.evidence = strings_at(j, path, "evidence");
+  return r;
+}
+
+std::map<int64_t, double> points_at(const json& a, const std::string& path) {
+  if (!a.is_array()) wrong_type(path, "an array of [step, value]", a);
+  std::map<int64_t, double> out;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    if (!a[i].is_array() || a[i].size() != 2) throw FieldError("field '" + at + "': expected [step, value]");
+    out[as_int64(a[i][0], at + "[0]")] = as_double(a[i][1], at + "[1]");
+  }
+  return out;
+}
+
+Finding finding_at(const json& o, const std::string& p, const char* k) {
+  const json& j = object_at(o, p, k);
+  const std::string path = join(p, k);
+  Finding f;
+  f.found = bool_at(j, path, "found");
+  const std::string kind = string_at(j, path, "kind");
+  auto fk = fault_kind_from_string(kind);
+  if (!fk) throw FieldError("field '" + path + ".kind': unknown fault kind \"" + kind + "\"");
+  f.kind = *fk;
+  if (j.contains("recommendation")) f.recommendation = recommendation_at(j, path, "recommendation");
+  if (!f.found) return f;
+
+  CheckRecord& origin = f.origin;
+  origin.site.role = Role::Output;
+  origin.step = int64_at(j, path, "step");
+  const std::string phase = string_at(j, path, "phase");
+  auto ph = phase_from_string(phase);
+  if (!ph) throw FieldError("field '" + path + ".phase': unknown phase \"" + phase + "\"");
+  origin.site.phase = *ph;
+  origin.site.module_path = string_at(j, path, "module_path");
+  origin.site.module_type = string_at(j, path, "module_type");
+  f.op = origin.site.op = string_or_null_at(j, path, "op");
+  f.kernels = origin.kernels = strings_at(j, path, "kernels");
+  origin.site.tensor_name = string_at(j, path, "tensor");
+  origin.dtype = dtype_at(j, path, "dtype");
+  device_at(j, path, "device", &origin.device, &origin.device_index);
+  origin.shape = shape_at(j, path, "shape");
+  origin.seq = uint64_at(j, path, "seq");
+  if (j.contains("ts_ns")) origin.ts_ns = int64_at(j, path, "ts_ns");
+  origin.stats = stats_at(j, path, "stats");
+  f.inputs = evidence_at(j, path, "inputs", Role::Input);
+  f.params = evidence_at(j, path, "params", Role::Param);
+  f.replay = evidence_at(j, path, "replay", Role::Replay);
+  f.explanation = string_at(j, path, "explanation");
+  f.recommendation = recommendation_at(j, path, "recommendation");
+  return f;
+}
+
+void read_report(const json& j, Report* r) {
+  if (!j.is_object()) wrong_type("(top level)", "an object", j);
+  const int64_t version = int64_at(j, "", "nantrace_report_version");
+  if (version != kReportVersion)
+    throw FieldError("field 'nantrace_report_version': version " + std::to_string(version) + " is not supported (expected " +
+                     std::to_string(kReportVersion) + ")");
+  r->run_dir = string_at(j, "", "run_dir");
+  r->rank = int32_at(j, "", "rank");
+  r->world_size = int32_at(j, "", "world_size");
+  r->finding = finding_at(j, "", "finding");
+
+  const json& skips = array_at(j, "", "benign_skips");
+  for (size_t i = 0; i < skips.size(); ++i) {
+    const std::string path = "benign_skips[" + std::to_string(i) + "]";
+    if (!skips[i].is_object()) wrong_type(path, "an object", skips[i]);
+    ScalerSkip s;
+    s.step = int64_at(skips[i], path, "step");
+    s.scale_before = double_at(skips[i], path, "scale_before");
+    s.scale_after = double_at(skips[i], path, "scale_after");
+    s.first_site = string_at(skips[i], path, "site");
+    r->benign_skips.push_back(s);
+  }
+  const json& warnings = array_at(j, "", "warnings");
+  for (size_t i = 0; i < warnings.size(); ++i) {
+    const std::string path = "warnings[" + std::to_string(i) + "]";
+    if (!warnings[i].is_object()) wrong_type(path, "an object", warnings[i]);
+    HeadroomWarning w;
+    w.step = int64_at(warnings[i], path, "step");
+    w.module_path = string_at(warnings[i], path, "module_path");
+    w.dtype = dtype_at(warnings[i], path, "dtype");
+    w.max_abs = double_at(warnings[i], path, "max_abs");
+    w.binades_left = double_at(warnings[i], path, "binades_left");
+    w.reason = string_at(warnings[i], path, "reason");
+    r->warnings.push_back(w);
+  }
+  const json& series = object_at(j, "", "series");
+  for (auto it = series.begin(); it != series.end(); ++it)
+    r->series[it.key()] = points_at(it.value(), "series." + it.key());
+  r->culprit_magnitude = points_at(field(j, "", "culprit_magnitude"), "culprit_magnitude");
+  r->last_checkpoint_before_fault = string_or_null_at(j, "", "last_checkpoint_before_fault");
+  const json& env = object_at(j, "", "environment");
+  for (auto it = env.begin(); it != env.end(); ++it) r->environment[it.key()] = as_string(it.value(), "environment." + it.key());
+  const json& summary = object_at(j, "", "summary");
+  r->steps_seen = int64_at(summary, "summary", "steps");
+  r->checks = uint64_at(summary, "summary", "checks");
+  r->nonfinite_checks = uint64_at(summary, "summary", "nonfinite_checks");
+  r->notes = strings_at(j, "", "notes");
+}
+
+}  // namespace
+
+json report_to_json(const Report& r) {
+  json series = json::object();
+  for (const auto& [name, points] : r.series) series[name] = points_to_json(points);
+  json skips = json::array();
+  for (const auto& s : r.benign_skips)
+    skips.push_back(json{{"step", s.step},
+                         {"scale_before", strict_json::number(s.scale_before)},
+                         {"scale_after", strict_json::number(s.scale_after)},
+                         {"site", s.first_site}});
+  json warnings = json::array();
+  for (const auto& w : r.warnings)
+    warnings.push_back(json{{"step", w.step},
+                            {"module_path", w.module_path},
+                            {"dtype", to_string(w.dtype)},
+                            {"max_abs", strict_json::number(w.max_abs)},
+                            {"binades_left", strict_json::number(w.binades_left)},
+                            {"reason", w.reason}});
+  json env = json::object();
+  // The caller redacts already; a second pass costs nothing and a leaked token costs a lot.
+  for (const auto& [k, v] : r.environment) env[k] = redact(v);
+
+  return json{{"nantrace_report_version", kReportVersion},
+              {"run_dir", r.run_dir},
+              {"rank", r.rank},
+              {"world_size", r.world_size},
+              {"finding", finding_to_json(r.finding)},
+              {"benign_skips", skips},
+              {"warnings", warnings},
+              {"series", series},
+              {"culprit_magnitude", points_to_json(r.culprit_magnitude)},
+              {"last_checkpoint_before_fault", op_or_null(r.last_checkpoint_before_fault)},
+              {"environment", env},
+              {"summary", {{"steps", r.steps_seen}, {"checks", r.checks}, {"nonfinite_checks", r.nonfinite_checks}}},
+              {"notes", r.notes}};
+}
+
+std::string report_to_json_text(const Report& r) { return strict_json::dump(report_to_json(r), 2) + "\n"; }
+
+bool report_from_json(const json& j, Report* out, std::string* error) {
+  try {
+    Report r;
+    read_report(j, &r);
+    *out = std::move(r);
+    return true;
+  } catch (const FieldError& e) {
+    if (error) *error = e.what();
+  } catch (const std::exception& e) {  // nlohmann type errors we did not foresee
+    if (error) *error = std::string("malformed report: ") + e.what();
+  }
+  return false;
+}
+
+bool report_from_json_text(const std::string& text, Report* out, std::string* error) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    if (error)
+      *error = "not valid JSON (truncated or corrupted?) at byte " + std::to_string(e.byte) + " of " +
+               std::to_string(text.size());
+    return false;
+  }
+  return report_from_json(j, out, error);
+}
+
+}  // namespace nantrace

@@ -1,0 +1,345 @@
+// report.md renderer. Everything that comes from the host (module names, paths, config
+// values) goes through markdown::cell or markdown::code so a '|' or a backtick in a module
+// name cannot break the table or the layout.
+#include "output/report_markdown.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "core/redact.h"
+
+namespace nantrace {
+namespace markdown {
+
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '|': case '`': case '\\': case '*': case '_': case '[': case ']':
+        out += '\\';
+        out += c;
+        break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '\n': out += "<br>"; break;
+      case '\r': break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string code(const std::string& text) {
+  std::string body = text;
+  std::replace(body.begin(), body.end(), '\n', ' ');
+  std::replace(body.begin(), body.end(), '\r', ' ');
+  size_t longest = 0, run = 0;
+  for (char c : body) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  const std::string fence(longest + 1, '`');
+  const bool pad = !body.empty() && (body.front() == '`' || body.back() == '`');
+  return fence + (pad ? " " : "") + body + (pad ? " " : "") + fence;
+}
+
+std::string chart_number(double v) {
+  if (!std::isfinite(v)) return "0";
+  if (v == 0) return "0";
+  const int magnitude = int(std::floor(std::log10(std::fabs(v))));
+  const int decimals = std::clamp(5 - magnitude, 0, 40);  // ~6 significant digits
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  std::string s = buf;
+  if (s.find('.') != std::string::npos) {
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
+std::vector<std::pair<int64_t, double>> subsample(const std::vector<std::pair<int64_t, double>>& points,
+                                                  size_t max_points) {
+  if (points.size() <= max_points || max_points < 2) return points;
+  std::vector<std::pair<int64_t, double>> out;
+  const size_t n = points.size();
+  for (size_t k = 0; k < max_points; ++k) out.push_back(points[(k * (n - 1) + (max_points - 1) / 2) / (max_points - 1)]);
+  out.back() = points.back();
+  return out;
+}
+
+}  // namespace markdown
+
+namespace {
+
+using markdown::cell;
+using markdown::code;
+
+constexpr size_t kMaxChartPoints = 50;
+
+std::string num(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string device_text(const CheckRecord& c) {
+  return c.device == Device::CUDA ? "cuda:" + std::to_string(c.device_index) : "cpu";
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? sep : "") + items[i];
+  return s;
+}
+
+// Binades between the largest finite |x| and the dtype's max, from the scanner's histogram.
+std::string headroom_text(const TensorStats& s) {
+  for (int k = 0; k < NT_HEADROOM_BINS; ++k)
+    if (s.headroom_hist[k]) return k == NT_HEADROOM_BINS - 1 ? ">=" + std::to_string(k) : std::to_string(k);
+  return "-";
+}
+
+std::string first_bad_text(const TensorStats& s) {
+  return s.first_bad_index < 0 ? "-" : std::to_string(s.first_bad_index);
+}
+
+const char* kStatsHeader =
+    "| role | tensor | op | dtype | shape | numel | NaN | +inf | -inf | zeros | subnormal | max finite abs | headroom "
+    "(binades) | first bad index |\n"
+    "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+
+std::string stats_row(const std::string& role, const CheckRecord& c) {
+  const TensorStats& s = c.stats;
+  std::ostringstream o;
+  o << "| " << role << " | " << cell(c.site.tensor_name) << " | " << (c.site.op.empty() ? "-" : cell(c.site.op))
+    << " | " << to_string(c.dtype) << " | " << shape_text(c.shape) << " | " << s.numel << " | " << s.nan_count << " | "
+    << s.posinf_count << " | " << s.neginf_count << " | " << s.zero_count << " | " << s.subnormal_count << " | "
+    << num(s.max_abs_finite) << " | " << headroom_text(s) << " | " << first_bad_text(s) << " |\n";
+  return o.str();
+}
+
+std::string module_label(const Site& site) {
+  if (site.module_path.empty()) return "(no module)";
+  return site.module_type.empty() ? site.module_path : site.module_path + " (" + site.module_type + ")";
+}
+
+std::string title_line(const Report& r) {
+  const Finding& f = r.finding;
+  if (!f.found) return "# nantrace: no NaN or Inf seen\n";
+  const Site& site = f.origin.site;
+  std::string where;
+  if (!site.module_path.empty()) {
+    where = " in " + code(site.module_path);
+    if (!site.module_type.empty()) where += " (" + code(site.module_type) + ")";
+  } else if (!site.tensor_name.empty()) {
+    where = " in " + code(site.tensor_name);
+  }
+  std::string rank = r.world_size > 1 && r.rank >= 0 ? " on rank " + std::to_string(r.rank) : "";
+  return "# nantrace: " + std::string(describe(f.kind)) + where + " at step " + std::to_string(f.origin.step) + rank +
+         "\n";
+}
+
+void summary_table(const Report& r, std::ostringstream& o) {
+  const Finding& f = r.finding;
+  const CheckRecord& c = f.origin;
+  const std::string op = f.op.empty() ? c.site.op : f.op;
+  const std::vector<std::string>& kernels = f.kernels.empty() ? c.kernels : f.kernels;
+  auto row = [&](const std::string& k, const std::string& v) { o << "| " << k << " | " << v << " |\n"; };
+  o << "| | |\n|---|---|\n";
+  row("Kind", cell(to_string(f.kind)) + " (" + describe(f.kind) + ")");
+  row("Step", std::to_string(c.step));
+  row("Phase", to_string(c.site.phase));
+  row("Module", cell(module_label(c.site)));
+  row("Op", op.empty() ? "- (module level)" : cell(op));
+  row("Kernel(s)", kernels.empty() ? "-" : cell(join(kernels, "\n")));
+  row("Tensor", c.site.tensor_name.empty() ? "-" : cell(c.site.tensor_name));
+  row("Dtype", to_string(c.dtype));
+  row("Shape", shape_text(c.shape));
+  row("Device", device_text(c));
+  if (r.world_size > 1) row("Rank", std::to_string(r.rank) + " of " + std::to_string(r.world_size));
+  row("Non-finite values", std::to_string(c.stats.nan_count) + " NaN, " + std::to_string(c.stats.posinf_count) +
+                               " +inf, " + std::to_string(c.stats.neginf_count) + " -inf of " +
+                               std::to_string(c.stats.numel) + " (first at index " + first_bad_text(c.stats) + ")");
+}
+
+void recommendation_section(const Recommendation& rec, std::ostringstream& o) {
+  if (rec.headline.empty() && rec.actions.empty()) return;
+  o << "\n## Recommended fix\n\n";
+  if (!rec.headline.empty()) o << "**" << rec.headline << "**\n\n";
+  for (const auto& a : rec.actions) o << "- " << a << "\n";
+  if (!rec.evidence.empty()) {
+    o << "\nWhy this advice:\n\n";
+    for (const auto& e : rec.evidence) o << "- " << e << "\n";
+  }
+}
+
+// One history as a mermaid xychart: x the steps, a line of values. Non-finite values cannot
+// be drawn, so they are left out and named.
+void history_chart(const std::string& title, const std::string& y_label, const std::map<int64_t, double>& series,
+                   std::ostringstream& o) {
+  std::vector<std::pair<int64_t, double>> finite;
+  std::vector<int64_t> skipped;
+  for (const auto& [step, v] : series) {
+    if (std::isfinite(v)) finite.emplace_back(step, v);
+    else skipped.push_back(step);
+  }
+  o << "\n#### " << title << "\n\n";
+  if (finite.empty()) {
+    o << "No finite value to plot (" << skipped.size() << " non-finite).\n";
+    return;
+  }
+  const auto points = markdown::subsample(finite, kMaxChartPoints);
+  auto quoted = [](std::string s) {
+    s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '"' || c == '\n' || c == '\r' || c == '`' || c == '%'; }),
+            s.end());
+    return "\"" + s + "\"";
+  };
+  o << "```mermaid\nxychart-beta\n    title " << quoted(title) << "\n    x-axis \"step\" [";
+  for (size_t i = 0; i < points.size(); ++i) o << (i ? ", " : "") << "\"" << points[i].first << "\"";
+  o << "]\n    y-axis " << quoted(y_label) << "\n    line [";
+  for (size_t i = 0; i < points.size(); ++i) o << (i ? ", " : "") << markdown::chart_number(points[i].second);
+  o << "]\n```\n\n";
+  if (points.size() < finite.size())
+    o << "Showing " << points.size() << " of " << finite.size() << " steps (evenly spaced, last kept). ";
+  o << "Last value: " << num(finite.back().second) << " at step " << finite.back().first << ".";
+  if (!skipped.empty()) {
+    o << " " << skipped.size() << " non-finite value(s) cannot be plotted and are left out (step";
+    o << (skipped.size() > 1 ? "s " : " ");
+    const size_t shown = std::min<size_t>(skipped.size(), 10);
+    for (size_t i = 0; i < shown; ++i) o << (i ? ", " : "") << skipped[i];
+    if (shown < skipped.size()) o << ", ...";
+    o << ").";
+  }
+  o << "\n";
+}
+
+void histories_section(const Report& r, std::ostringstream& o) {
+  struct Known {
+    const char* key;
+    const char* title;
+    const char* y;
+  };
+  static const Known kKnown[] = {{"loss_scale", "Loss scale per step", "loss scale"},
+                                 {"grad_norm", "Gradient norm per step", "grad norm"},
+                                 {"loss", "Loss per step", "loss"}};
+  bool any = !r.culprit_magnitude.empty();
+  for (const auto& s : r.series) any |= !s.second.empty();
+  if (!any) return;
+  o << "\n### Histories\n";
+  if (!r.culprit_magnitude.empty()) {
+    std::string who = r.finding.found && !r.finding.origin.site.module_path.empty()
+                          ? " of " + r.finding.origin.site.module_path
+                          : "";
+    history_chart("Largest finite |x|" + who + " per step", "max |x|", r.culprit_magnitude, o);
+  }
+  for (const auto& k : kKnown) {
+    auto it = r.series.find(k.key);
+    if (it != r.series.end() && !it->second.empty()) history_chart(k.title, k.y, it->second, o);
+  }
+  for (const auto& [name, points] : r.series) {
+    bool known = false;
+    for (const auto& k : kKnown) known |= name == k.key;
+    if (!known && !points.empty()) history_chart(name + " per step", name, points, o);
+  }
+}
+
+void evidence_section(const Report& r, std::ostringstream& o) {
+  const Finding& f = r.finding;
+  o << "\n## Evidence\n";
+  if (f.found) {
+    o << "\n### The bad tensor, its inputs and parameters\n\n" << kStatsHeader;
+    o << stats_row("**origin**", f.origin);
+    for (const auto& c : f.inputs) o << stats_row("input", c);
+    for (const auto& c : f.params) o << stats_row("param", c);
+    for (const auto& c : f.replay) o << stats_row("replay", c);
+    if (!f.replay.empty()) o << "\n`replay`: op outputs from re-running the culprit on its captured inputs.\n";
+  }
+  histories_section(r, o);
+
+  o << "\n### Loss-scaler skips handled (not a fault)\n\n";
+  if (r.benign_skips.empty()) {
+    o << "None.\n";
+  } else {
+    o << "GradScaler found inf in the scaled gradients, skipped the step and lowered the scale; training "
+         "recovered.\n\n| step | scale before | scale after | inf first seen at |\n|---:|---:|---:|---|\n";
+    for (const auto& s : r.benign_skips)
+      o << "| " << s.step << " | " << num(s.scale_before) << " | " << num(s.scale_after) << " | "
+        << (s.first_site.empty() ? "-" : cell(s.first_site)) << " |\n";
+  }
+
+  o << "\n### Early warnings\n\n";
+  if (r.warnings.empty()) {
+    o << "None.\n";
+  } else {
+    o << "| step | module | dtype | max abs | binades left | reason |\n|---:|---|---|---:|---:|---|\n";
+    for (const auto& w : r.warnings)
+      o << "| " << w.step << " | " << cell(w.module_path) << " | " << to_string(w.dtype) << " | " << num(w.max_abs)
+        << " | " << num(w.binades_left) << " | " << cell(w.reason) << " |\n";
+  }
+
+  if (f.found) {
+    o << "\n### Last checkpoint before the fault\n\n";
+    if (r.last_checkpoint_before_fault.empty())
+      o << "No checkpoint was saved before the fault.\n";
+    else
+      o << code(redact(r.last_checkpoint_before_fault))
+        << " — resume from it: checkpoints saved after the fault may already hold non-finite weights.\n";
+  }
+}
+
+void environment_section(const Report& r, std::ostringstream& o) {
+  o << "\n## Environment\n\n";
+  if (r.environment.empty()) {
+    o << "Not recorded.\n";
+    return;
+  }
+  o << "| | |\n|---|---|\n";
+  for (const auto& [k, v] : r.environment) o << "| " << cell(k) << " | " << cell(redact(v)) << " |\n";
+}
+
+}  // namespace
+
+std::string render_markdown(const Report& r) {
+  std::ostringstream o;
+  const Finding& f = r.finding;
+  o << title_line(r) << "\n";
+  if (f.found) {
+    o << "The first non-finite value of the run, in program order:\n\n";
+    summary_table(r, o);
+    o << "\nRun summary: " << r.steps_seen << " steps, " << r.checks << " checks, " << r.nonfinite_checks
+      << " with non-finite values.\n";
+    if (!f.explanation.empty()) o << "\n## Why\n\n" << f.explanation << "\n";
+  } else {
+    o << "No non-finite value (NaN or ±Inf) was seen: " << r.checks << " checks over " << r.steps_seen << " steps, "
+      << r.nonfinite_checks << " non-finite.";
+    if (!r.benign_skips.empty())
+      o << " GradScaler skipped " << r.benign_skips.size() << " step(s) on inf in scaled gradients and recovered "
+        << "(handled, not a fault).";
+    o << "\n";
+  }
+  recommendation_section(f.recommendation, o);
+  evidence_section(r, o);
+  environment_section(r, o);
+  if (!r.notes.empty()) {
+    o << "\n## Notes\n\n";
+    for (const auto& n : r.notes) o << "- " << n << "\n";
+  }
+  o << "\n---\nReport written by nantrace";
+  if (!r.run_dir.empty()) o << "; run directory " << code(r.run_dir);
+  o << ".\n";
+  return o.str();
+}
+
+}  // namespace nantrace

@@ -1,0 +1,50 @@
+#include "runtime/log.h"
+
+#include <mutex>
+#include <set>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace nantrace::log {
+namespace {
+
+spdlog::logger& logger() {
+  // Not registered globally: the host may use spdlog itself.
+  static spdlog::logger* l = [] {
+    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    auto* lg = new spdlog::logger("nantrace", sink);
+    lg->set_pattern("nantrace: %v");
+    lg->set_level(spdlog::level::info);
+    lg->flush_on(spdlog::level::trace);
+    return lg;
+  }();
+  return *l;
+}
+
+}  // namespace
+
+void set_level(const std::string& level) {
+  if (level == "off") logger().set_level(spdlog::level::off);
+  else if (level == "debug") logger().set_level(spdlog::level::debug);
+  else if (level == "warn") logger().set_level(spdlog::level::warn);
+  else if (level == "error") logger().set_level(spdlog::level::err);
+  else logger().set_level(spdlog::level::info);
+}
+
+void info(const std::string& msg) { logger().info(msg); }
+void warn(const std::string& msg) { logger().warn(msg); }
+void error(const std::string& msg) { logger().error(msg); }
+void debug(const std::string& msg) { logger().debug(msg); }
+
+void warn_once(const std::string& key, const std::string& msg) {
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!seen.insert(key).second) return;
+  }
+  warn(msg);
+}
+
+}  // namespace nantrace::log

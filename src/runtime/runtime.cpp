@@ -1,0 +1,520 @@
+#include "runtime/runtime.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/redact.h"
+#include "core/scanner.h"
+#include "output/file_io.h"
+#include "output/report_json.h"
+#include "output/report_markdown.h"
+#include "runtime/crash_handler.h"
+#include "runtime/log.h"
+#include "runtime/thread_context.h"
+
+namespace nantrace {
+namespace {
+
+void stop_at_exit() { Runtime::instance().stop(); }
+
+std::string read_cmdline() {
+  std::ifstream f("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<std::string> argv;
+  std::string cur;
+  for (char c : raw) {
+    if (c == '\0') {
+      argv.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) argv.push_back(cur);
+  std::string out;
+  for (auto& a : redact_argv(argv)) out += (out.empty() ? "" : " ") + a;
+  return out;
+}
+
+std::string describe_site(const CheckRecord& r) {
+  std::ostringstream o;
+  o << "step " << r.step << ", " << to_string(r.site.phase);
+  if (!r.site.module_path.empty()) o << ", " << r.site.module_path;
+  if (!r.site.module_type.empty()) o << " (" << r.site.module_type << ")";
+  if (!r.site.op.empty()) o << ", " << r.site.op;
+  o << ", " << r.site.tensor_name << " " << to_string(r.dtype) << ": " << r.stats.nan_count << " NaN, "
+    << r.stats.posinf_count << " +Inf, " << r.stats.neginf_count << " -Inf of " << r.stats.numel;
+  return o.str();
+}
+
+}  // namespace
+
+Runtime& Runtime::instance() {
+  // Never destroyed: atexit handlers and late threads may still call in during shutdown.
+  static Runtime* r = new Runtime();
+  return *r;
+}
+
+bool Runtime::start(const char* frontend) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_once_) return active();
+  started_once_ = true;
+  config_ = config_from_environment(&config_errors_);
+  log::set_level(config_.log_level);
+  for (auto& e : config_errors_) log::error(e);
+  if (config_.disabled || config_.check_level == CheckLevel::Off) return false;
+
+  std::string error;
+  if (!open_run_directory(config_.output_root, config_.run_dir, &dir_, &error)) {
+    log::error(error + "; nantrace is off for this run");
+    return false;
+  }
+  run_dir_ready_ = true;
+  // Children of this process (mp.spawn / torchrun ranks) join the same run directory.
+  if (!dir_.inherited) ::setenv("NANTRACE_RUN_DIR", dir_.path.c_str(), 1);
+
+  TraceOptions to;
+  to.detail_steps = config_.warmup_detail_steps;
+  to.window = config_.window;
+  to.max_bytes = uint64_t(config_.max_trace_mb) << 20;
+  trace_file_ = dir_.path + "/" + file_name("trace", "json");
+  if (!trace_.open(trace_file_, to, ::getpid(), &error)) {
+    log::error(error + "; continuing without a trace");
+    notes_.push_back("trace not written: " + error);
+  }
+  trace_.set_error_callback([](const std::string& e) {
+    log::warn_once("trace-write", "trace writing stopped: " + e + " (the trace on disk stays loadable)");
+  });
+  analyzer_ = Analyzer(AnalyzerOptions{config_.warn_horizon});
+  meta_["command"] = read_cmdline();
+  meta_["pid"] = std::to_string(::getpid());
+  meta_["frontend"] = frontend ? frontend : "";
+  meta_["nantrace"] = "0.1.0";
+  meta_["check_level"] = config_.check_level == CheckLevel::Op ? "op" : "module";
+  meta_["every"] = std::to_string(config_.every);
+  for (auto& [k, v] : meta_) analyzer_.on_meta(k, v);
+  active_.store(true, std::memory_order_release);
+  std::atexit(stop_at_exit);
+  install_crash_handlers();
+  log::info("run directory: " + dir_.path);
+  return true;
+}
+
+std::string Runtime::file_name(const std::string& stem, const std::string& ext) const {
+  if (rank_ >= 0 && world_size_ > 1) return stem + ".rank" + std::to_string(rank_) + "." + ext;
+  if (dir_.inherited) return stem + ".pid" + std::to_string(::getpid()) + "." + ext;
+  return stem + "." + ext;
+}
+
+int64_t Runtime::config_int(const std::string& key) {
+  if (key == "check_level") return active() ? int64_t(config_.check_level) : 0;
+  if (key == "every") return config_.every;
+  if (key == "window") return config_.window;
+  if (key == "warn_horizon") return config_.warn_horizon;
+  if (key == "active") return active() ? 1 : 0;
+  return -1;
+}
+
+void Runtime::set_rank(int32_t rank, int32_t world_size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!active() || rank < 0 || world_size < 1) return;
+  if (rank_ == rank && world_size_ == world_size) return;
+  rank_ = rank;
+  world_size_ = world_size;
+  meta_["rank"] = std::to_string(rank);
+  meta_["world_size"] = std::to_string(world_size);
+  trace_.distributed_info(rank, world_size);
+}
+
+void Runtime::set_meta(const std::string& key, const std::string& value) {
+  if (!active()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string v = redact(value).substr(0, 4096);
+  meta_[key] = v;
+  analyzer_.on_meta(key, v);
+}
+
+void Runtime::end_step_locked(int64_t ts_ns) {
+  const int64_t cur = step_.load();
+  if (cur <= 0) return;
+  trace_.step_span(cur, step_start_ns_, ts_ns, step_tid_);
+  if (step_half_max_ >= 0) trace_.counter("fp16/bf16 largest |x|", ts_ns, {{"max_abs", step_half_max_}});
+  step_half_max_ = -1;
+}
+
+void Runtime::step_begin(int64_t step) {
+  if (!active()) return;
+  const int64_t ts = now_ns();
+  std::lock_guard<std::mutex> lock(mu_);
+  end_step_locked(ts);
+  step_.store(step);
+  step_start_ns_ = ts;
+  step_tid_ = this_thread_context().tid;
+  trace_.on_step(step);
+  SequencedItem item;
+  item.kind = SequencedItem::Kind::StepBegin;
+  item.step = step;
+  sequencer_.put(sequencer_.reserve(), std::move(item));
+  drain_locked();
+  if (report_dirty_) write_reports_locked(false);
+}
+
+void Runtime::scope_push(int32_t kind, const char* name, const char* type) {
+  if (!active()) return;
+  ThreadContext& ctx = this_thread_context();
+  Scope s;
+  s.kind = kind;
+  s.name = name ? name : "";
+  s.type = type ? type : "";
+  s.start_ns = now_ns();
+  ctx.scopes.push_back(std::move(s));
+}
+
+void Runtime::scope_pop() {
+  if (!active()) return;
+  ThreadContext& ctx = this_thread_context();
+  if (ctx.scopes.empty()) return;
+  Scope s = std::move(ctx.scopes.back());
+  ctx.scopes.pop_back();
+  const int64_t end = now_ns();
+  std::lock_guard<std::mutex> lock(mu_);
+  trace_.module_span(step_.load(), s.name, s.type, s.kind, ctx.tid, s.start_ns, end);
+}
+
+int Runtime::check(const nt_site& site, const nt_tensor& t, nt_stats* out) {
+  if (!active()) return NT_SKIPPED;
+  if (t.dtype < NT_DTYPE_F16 || t.dtype > NT_DTYPE_F64 || t.ndim < 0 || t.ndim > kMaxScanDims) {
+    log::warn_once("check-args", "a check was given an unsupported tensor (dtype " + std::to_string(t.dtype) +
+                                     ", ndim " + std::to_string(t.ndim) + "); such checks are skipped");
+    return NT_SKIPPED;
+  }
+  ThreadContext& ctx = this_thread_context();
+  CheckRecord rec;
+  rec.step = step_.load();
+  rec.ts_ns = now_ns();
+  rec.tid = ctx.tid;
+  rec.site.phase = static_cast<Phase>(site.phase);
+  rec.site.role = static_cast<Role>(site.role);
+  if (site.module_path) rec.site.module_path = site.module_path;
+  if (site.module_type) rec.site.module_type = site.module_type;
+  if (site.op) rec.site.op = site.op;
+  if (site.tensor_name) rec.site.tensor_name = site.tensor_name;
+  rec.dtype = static_cast<DType>(t.dtype);
+  rec.device = t.device_type == NT_DEVICE_CUDA ? Device::CUDA : Device::CPU;
+  rec.device_index = t.device_index;
+  rec.shape.assign(t.sizes, t.sizes + (t.sizes ? t.ndim : 0));
+
+  TensorView view;
+  view.data = t.data;
+  view.dtype = rec.dtype;
+  view.ndim = t.ndim;
+  view.sizes = t.sizes;
+  view.strides = t.strides;
+
+  if (rec.device == Device::CUDA) {
+#ifdef NANTRACE_HAVE_CUDA
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cuda_ready_) cuda_ready_ = cuda::initialize(this);
+    const uint64_t seq = sequencer_.reserve();
+    rec.seq = seq;
+    cuda::ScanRequest req;
+    req.seq = seq;
+    req.data = t.data;
+    req.dtype = rec.dtype;
+    req.ndim = t.ndim;
+    for (int i = 0; i < t.ndim; ++i) req.sizes[i] = t.sizes[i], req.strides[i] = t.strides[i];
+    req.device = t.device_index;
+    req.stream = t.stream;
+    std::string reason;
+    SequencedItem item;
+    item.kind = SequencedItem::Kind::Check;
+    if (cuda_ready_ && cuda::enqueue_scan(req, &reason) == cuda::EnqueueResult::Pending) {
+      item.ready = false;
+      item.check = std::move(rec);
+      sequencer_.put(seq, std::move(item));
+      return NT_PENDING;
+    }
+    rec.checked = false;
+    rec.skip_reason = reason.empty() ? "not checked: CUDA scan unavailable" : reason;
+    item.check = std::move(rec);
+    sequencer_.put(seq, std::move(item));
+    drain_locked();
+    return NT_SKIPPED;
+#else
+    log::warn_once("no-cuda-build", "CUDA tensors are not checked: this libnantrace.so was built without the CUDA "
+                                    "adapter (no CUDA toolkit at build time)");
+    return NT_SKIPPED;
+#endif
+  }
+
+  // CPU: scan in the calling thread, outside the lock. The fast path skips the histogram;
+  // a non-finite tensor or evidence gets the full statistics.
+  if (!scan_view_is_scannable(view)) {
+    log::warn_once("check-view", "a tensor view nantrace cannot scan (null data or unusable shape) was skipped");
+    return NT_SKIPPED;
+  }
+  ScanOptions fast;
+  fast.histogram = rec.site.role != Role::Output;
+  rec.stats = scan(view, fast);
+  if (!fast.histogram && has_nonfinite(rec.stats)) rec.stats = scan(view, ScanOptions{});
+  if (out) *out = rec.stats;
+  const int result = has_nonfinite(rec.stats) ? NT_NONFINITE : NT_FINITE;
+
+  std::lock_guard<std::mutex> lock(mu_);
+  rec.seq = sequencer_.reserve();
+  SequencedItem item;
+  item.kind = SequencedItem::Kind::Check;
+  const uint64_t seq = rec.seq;
+  item.check = std::move(rec);
+  sequencer_.put(seq, std::move(item));
+  drain_locked();
+  return result;
+}
+
+void Runtime::drain_locked() {
+  sequencer_.drain([this](SequencedItem& item) { consume(item); });
+}
+
+void Runtime::consume(SequencedItem& item) {
+  switch (item.kind) {
+    case SequencedItem::Kind::StepBegin:
+      analyzer_.on_step_begin(item.step);
+      break;
+    case SequencedItem::Kind::Check: {
+      const CheckOutcome outcome = analyzer_.on_check(item.check);
+      after_check(item.check, outcome);
+      break;
+    }
+    case SequencedItem::Kind::Event: {
+      const CheckOutcome outcome = analyzer_.on_event(item.event);
+      if (outcome.new_benign_skip)
+        trace_.marker("GradScaler skipped step (handled)", "nantrace", item.event.ts_ns, this_thread_context().tid, 'p',
+                      {{"step", item.event.step}});
+      break;
+    }
+    case SequencedItem::Kind::Scalar:
+      analyzer_.on_scalar(item.scalar);
+      break;
+  }
+}
+
+void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
+  if (rec.checked && rec.site.role == Role::Output && rec.site.phase == Phase::Forward && is_half(rec.dtype))
+    step_half_max_ = std::max(step_half_max_, rec.stats.max_abs_finite);
+  if (outcome.warning) {
+    const HeadroomWarning& w = *outcome.warning;
+    std::ostringstream o;
+    o << "early warning at step " << w.step << ": " << w.module_path << " " << to_string(w.dtype)
+      << " output reaches |x| = " << w.max_abs << " (" << w.binades_left << " binades below the max): " << w.reason;
+    log::warn(o.str());
+    trace_.marker("headroom warning: " + w.module_path, "nantrace", rec.ts_ns, rec.tid, 'p',
+                  {{"step", w.step}, {"max_abs", w.max_abs}, {"binades_left", w.binades_left}, {"reason", w.reason}});
+    report_dirty_ = true;
+  }
+  if (outcome.nonfinite && nonfinite_markers_ < 200) {
+    ++nonfinite_markers_;
+    trace_.marker("non-finite: " + rec.site.module_path + " " + rec.site.tensor_name, "nantrace", rec.ts_ns, rec.tid, 't',
+                  {{"phase", to_string(rec.site.phase)}, {"nan", rec.stats.nan_count},
+                   {"posinf", rec.stats.posinf_count}, {"neginf", rec.stats.neginf_count}, {"step", rec.step}});
+  }
+  if (outcome.new_origin && !origin_reported_) {
+    origin_reported_ = true;
+    const Finding f = analyzer_.finding();
+    log::warn("first non-finite value: " + describe_site(f.origin));
+    trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'g',
+                  {{"step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
+                   {"module", f.origin.site.module_path}, {"tensor", f.origin.site.tensor_name}});
+    trace_.on_origin(f.origin.step);
+    write_reports_locked(false);  // a crash right after the fault still leaves a report
+    report_dirty_ = true;         // rewritten with the evidence that follows
+  }
+}
+
+void Runtime::scalar(const std::string& name, double value) {
+  if (!active()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  SequencedItem item;
+  item.kind = SequencedItem::Kind::Scalar;
+  item.scalar.step = step_.load();
+  item.scalar.ts_ns = now_ns();
+  item.scalar.name = name;
+  item.scalar.value = value;
+  trace_.counter(name, item.scalar.ts_ns, {{name, value}});
+  sequencer_.put(sequencer_.reserve(), std::move(item));
+  drain_locked();
+}
+
+void Runtime::event(int32_t kind, const std::string& name, const std::string& detail) {
+  if (!active()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  SequencedItem item;
+  item.kind = SequencedItem::Kind::Event;
+  item.event.step = step_.load();
+  item.event.ts_ns = now_ns();
+  item.event.kind = kind;
+  item.event.name = redact(name);
+  item.event.detail_json = detail;
+  if (kind == NT_EVENT_CHECKPOINT || kind == NT_EVENT_CHECK_MODE || kind == NT_EVENT_WARNING || kind == NT_EVENT_CONFIG) {
+    nlohmann::json args = nlohmann::json::parse(detail.empty() ? "{}" : detail, nullptr, false);
+    if (args.is_discarded()) args = {{"detail", detail}};
+    trace_.marker(item.event.name, "nantrace", item.event.ts_ns, this_thread_context().tid, 't', args);
+  }
+  sequencer_.put(sequencer_.reserve(), std::move(item));
+  drain_locked();
+}
+
+bool Runtime::origin_found() {
+  if (!active()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return analyzer_.origin_found();
+}
+
+const char* Runtime::finding_json() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!run_dir_ready_) {
+    finding_json_ = "{}";
+  } else {
+    Report r = analyzer_.build_report();
+    finding_json_ = report_to_json(r)["finding"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  return finding_json_.c_str();
+}
+
+void Runtime::note_locked(const std::string& note) {
+  if (notes_.size() < 100) notes_.push_back(note);
+}
+
+void Runtime::write_reports_locked(bool final) {
+  if (!run_dir_ready_) return;
+  Report r = analyzer_.build_report();
+  r.environment = meta_;
+  r.rank = rank_;
+  r.world_size = world_size_;
+  r.run_dir = dir_.path;
+  for (auto& n : notes_) r.notes.push_back(n);
+  for (auto& e : config_errors_) r.notes.push_back("configuration: " + e);
+  if (trace_.dropped_detail() > 0)
+    r.notes.push_back(std::to_string(trace_.dropped_detail()) +
+                      " detail trace events (module spans, kernels) outside the window around the fault were not "
+                      "written; step spans and counters cover every step");
+  if (!final) r.notes.push_back("provisional report: the run was still going when this was written");
+  std::string error;
+  if (!write_file_atomic(dir_.path + "/" + file_name("report", "json"), report_to_json_text(r), &error) ||
+      !write_file_atomic(dir_.path + "/" + file_name("report", "md"), render_markdown(r), &error))
+    log::warn_once("report-write", "cannot write the report: " + error);
+  report_dirty_ = false;
+}
+
+void Runtime::stop() {
+  if (forked_child_.load() || !active() || stopped_.exchange(true)) return;
+#ifdef NANTRACE_HAVE_CUDA
+  if (cuda_ready_) {
+    cuda::flush(2000);
+    cuda::shutdown();
+  }
+#endif
+  std::lock_guard<std::mutex> lock(mu_);
+  sequencer_.fail_all_pending("not checked: the device result did not arrive before exit");
+  drain_locked();
+  const CheckOutcome outcome = analyzer_.finish();
+  if (outcome.new_origin) {
+    after_check(analyzer_.finding().origin, outcome);
+  }
+  end_step_locked(now_ns());
+  // Rank-named files: the rank may only have become known after the trace was opened.
+  const std::string final_trace = dir_.path + "/" + file_name("trace", "json");
+  trace_.close();
+  if (final_trace != trace_file_ && ::rename(trace_file_.c_str(), final_trace.c_str()) == 0) trace_file_ = final_trace;
+  if (dir_.inherited && rank_ >= 0 && world_size_ > 1) {
+    // Provisional pid-named reports of this process are superseded by the rank-named ones.
+    ::unlink((dir_.path + "/report.pid" + std::to_string(::getpid()) + ".json").c_str());
+    ::unlink((dir_.path + "/report.pid" + std::to_string(::getpid()) + ".md").c_str());
+  }
+  write_reports_locked(true);
+  active_.store(false);
+  const Finding f = analyzer_.finding();
+  if (f.found) {
+    std::string line = std::string("finding: ") + describe(f.kind) + " at step " + std::to_string(f.origin.step) + " (" +
+                       to_string(f.origin.site.phase) + ")";
+    if (!f.origin.site.module_path.empty()) line += " in " + f.origin.site.module_path;
+    if (!f.op.empty()) line += ", op " + f.op;
+    log::warn(line);
+    log::warn("fix: " + f.recommendation.headline);
+  } else {
+    log::info("finding: " + f.recommendation.headline);
+  }
+  log::info("report: " + dir_.path + "/" + file_name("report", "md"));
+  log::info("trace: " + trace_file_ + " (open in https://ui.perfetto.dev or chrome://tracing)");
+  log::info("run directory: " + dir_.path);
+}
+
+void Runtime::on_fatal_signal(int sig, const std::string& backtrace) {
+  if (forked_child_.load() || !active()) return;
+  // Inside a signal handler: never wait for the lock (the interrupted code may hold it).
+  std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  note_locked("the process received signal " + std::to_string(sig) + " (" + strsignal(sig) + ")" +
+              (backtrace.empty() ? std::string() : "; native backtrace:\n" + backtrace));
+  end_step_locked(now_ns());
+  trace_.flush();
+  write_reports_locked(true);
+  trace_.close();
+  stopped_.store(true);
+  active_.store(false);
+}
+
+void Runtime::on_fork_child() {
+  // The parent owns the run's files; a forked child (DataLoader worker) stays silent.
+  forked_child_.store(true);
+  active_.store(false);
+}
+
+void Runtime::initialize_cuda_injection() {
+#ifdef NANTRACE_HAVE_CUDA
+  // CUDA initialised before torch hooks started nantrace: tracing starts now, checks later.
+  if (!active()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!cuda_ready_) cuda_ready_ = cuda::initialize(this);
+#endif
+}
+
+#ifdef NANTRACE_HAVE_CUDA
+cuda::LaunchContext Runtime::launch_context() {
+  cuda::LaunchContext c;
+  c.step = step_.load(std::memory_order_relaxed);
+  const ThreadContext& ctx = this_thread_context();
+  if (const Scope* m = ctx.innermost(NT_SCOPE_MODULE)) c.module_path = m->name;
+  if (const Scope* o = ctx.innermost(NT_SCOPE_OP)) c.op = o->name;
+  return c;
+}
+
+void Runtime::on_kernel(KernelRecord rec) {
+  if (!active()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  trace_.kernel(rec);
+}
+
+void Runtime::on_scan_result(uint64_t seq, const TensorStats& stats, std::vector<std::string> kernels) {
+  if (!active()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  sequencer_.complete(seq, stats, std::move(kernels));
+  drain_locked();
+}
+
+void Runtime::on_scan_failed(uint64_t seq, const std::string& reason) {
+  if (!active()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  sequencer_.fail(seq, reason);
+  drain_locked();
+}
+
+void Runtime::log_once(const std::string& key, const std::string& message) { log::warn_once(key, message); }
+#endif
+
+}  // namespace nantrace

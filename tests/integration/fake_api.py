@@ -1,0 +1,83 @@
+"""A stand-in for the C binding that records every call, so the hooks' logic (steps, phases,
+module paths, evidence, replay) can be tested without libnantrace.so. Finiteness is computed
+with torch, the way the C scanner would report it."""
+import json
+
+import torch
+
+NT_FINITE, NT_NONFINITE = 0, 1
+
+
+class Check:
+    def __init__(self, step, phase, role, path, mtype, op, name, finite, dtype):
+        self.step, self.phase, self.role = step, phase, role
+        self.path = path.decode() if path else None
+        self.mtype = mtype.decode() if mtype else None
+        self.op = op.decode() if op else None
+        self.name = name.decode() if name else None
+        self.finite, self.dtype = finite, dtype
+
+    def __repr__(self):
+        return "Check(step=%d phase=%d role=%d %s %s op=%s %s)" % (
+            self.step, self.phase, self.role, self.path, self.name, self.op,
+            "ok" if self.finite else "BAD")
+
+
+class FakeApi:
+    def __init__(self, config=None, run_dir=None):
+        self.config = {"check_level": 1, "every": 1}
+        self.config.update(config or {})
+        self._run_dir = run_dir
+        self.step = 0
+        self.checks, self.events, self.scalars, self.meta = [], [], [], {}
+        self.scopes, self.steps, self.rank = [], [], None
+        self.started = 0
+        self.max_scope_depth = 0
+
+    def start(self, frontend):
+        self.started += 1
+        return 1
+
+    def config_int(self, key):
+        return self.config.get(key, -1)
+
+    def run_dir(self):
+        return self._run_dir
+
+    def set_rank(self, rank, world):
+        self.rank = (rank, world)
+
+    def set_meta(self, k, v):
+        self.meta[k] = v
+
+    def step_begin(self, n):
+        self.step = n
+        self.steps.append(n)
+
+    def scope_push(self, kind, name, mtype):
+        self.scopes.append(name.decode())
+        self.max_scope_depth = max(self.max_scope_depth, len(self.scopes))
+
+    def scope_pop(self):
+        self.scopes.pop()
+
+    def check(self, phase, role, path, mtype, op, name, t, want_stats=False):
+        finite = bool(torch.isfinite(t.detach()).all())
+        self.checks.append(Check(self.step, phase, role, path, mtype, op, name, finite, t.dtype))
+        return NT_FINITE if finite else NT_NONFINITE
+
+    def scalar(self, name, value):
+        self.scalars.append((self.step, name, value))
+
+    def event(self, kind, name, detail):
+        self.events.append((self.step, kind, name.decode() if isinstance(name, bytes) else name,
+                            json.loads(detail) if detail else None))
+
+    def origin_found(self):
+        return 0
+
+    def first_bad(self, **where):
+        for c in self.checks:
+            if not c.finite and all(getattr(c, k) == v for k, v in where.items()):
+                return c
+        return None

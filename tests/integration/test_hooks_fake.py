@@ -1,0 +1,299 @@
+"""The torch hooks against a recording fake of the C ABI: paths, phases, steps, evidence,
+replay, safety. Runs in-process with real PyTorch training on CPU (no libnantrace.so needed)."""
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "injector", "python"))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import nantrace_torch  # noqa: E402
+from nantrace_torch import _runtime as R, _modules, _context, _binding as B  # noqa: E402
+from fake_api import FakeApi  # noqa: E402
+
+
+class Enc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 16)
+
+    def forward(self, x):
+        m, logs = self.proj(x).chunk(2, dim=-1)
+        return m + torch.randn_like(m) * torch.exp(logs), {"m": m, "note": "not a tensor"}
+
+
+class Dec(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ups = nn.ModuleList([nn.Linear(8, 8), nn.Linear(8, 8)])
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, z):
+        for u in self.ups:
+            z = self.act(u(z))
+        return z
+
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = Enc()
+        self.dec = Dec()
+
+    def forward(self, x):
+        z, extra = self.enc(x)
+        return self.dec(z), extra["m"]
+
+
+def train(steps, blow_at=None, seed=0, gan=False, autocast=True, nan_input_at=None, wrap=None):
+    torch.manual_seed(seed)
+    model = TinyNet()
+    net = wrap(model) if wrap else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    disc = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 1)) if gan else None
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=1e-3) if gan else None
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 8)
+    losses = []
+    for step in range(1, steps + 1):
+        x = torch.randn(4, 8)
+        if nan_input_at == step:
+            x[1, 2] = float("nan")
+        if blow_at == step:
+            with torch.no_grad():
+                model.enc.proj.bias[8:].fill_(30.0)  # exp(30) overflows fp16
+        with torch.autocast("cpu", dtype=torch.float16, enabled=autocast):
+            y, m = net(x)
+            if gan:
+                d_loss = disc(y.detach()).mean()
+        if gan:
+            opt_d.zero_grad()
+            scaler.scale(d_loss.float()).backward()
+            scaler.step(opt_d)
+            with torch.autocast("cpu", dtype=torch.float16, enabled=autocast):
+                g_adv = disc(y).mean()
+        loss = (y.float() - 1).abs().mean() + m.float().pow(2).mean()
+        if gan:
+            loss = loss + g_adv.float()
+        opt.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+class HookTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.api = FakeApi(run_dir=self.tmp.name)
+        R.reset_for_tests(self.api)
+        _modules.reset_for_tests()
+        _context.reset_for_tests()
+        nantrace_torch._installed = False
+        nantrace_torch.install(self.api)
+
+    def tearDown(self):
+        nantrace_torch.uninstall()
+        self.tmp.cleanup()
+
+    def test_paths_phases_and_steps(self):
+        train(3)
+        api = self.api
+        self.assertEqual(api.steps, [1, 2, 3])
+        paths = {c.path for c in api.checks if c.phase == B.PHASE_FORWARD}
+        for p in ("TinyNet", "TinyNet/enc", "TinyNet/enc.proj", "TinyNet/dec.ups.1", "TinyNet/dec.act"):
+            self.assertIn(p, paths)
+        names = {c.name for c in api.checks if c.path == "TinyNet/enc" and c.phase == B.PHASE_FORWARD}
+        self.assertEqual(names, {"output[0]", "output[1]['m']"})
+        phases = {c.phase for c in api.checks}
+        for ph in (B.PHASE_INPUT, B.PHASE_FORWARD, B.PHASE_LOSS, B.PHASE_BACKWARD,
+                   B.PHASE_OPTIMIZER_GRAD, B.PHASE_OPTIMIZER_PARAM):
+            self.assertIn(ph, phases)
+        grad_names = {c.name for c in api.checks if c.phase == B.PHASE_OPTIMIZER_GRAD}
+        self.assertIn("TinyNet/dec.ups.1.weight", grad_names)
+        inputs = [c for c in api.checks if c.phase == B.PHASE_INPUT]
+        self.assertEqual([(c.step, c.path, c.name) for c in inputs],
+                         [(s, "TinyNet", "args[0]") for s in (1, 2, 3)])
+        self.assertTrue(all(c.finite for c in api.checks))
+        self.assertEqual(api.scopes, [])  # balanced push/pop
+        names = [s[1] for s in api.scalars]
+        for n in ("loss", "lr", "grad_norm", "loss_scale"):
+            self.assertIn(n, names)
+        # the loss recorded is the unscaled one
+        loss_scalar = [v for s, n, v in api.scalars if n == "loss"]
+        self.assertLess(max(loss_scalar), 100.0)
+        self.assertEqual(api.started, 1)
+
+    def test_losses_unchanged(self):
+        nantrace_torch.uninstall()
+        plain = train(4)
+        nantrace_torch._installed = False
+        nantrace_torch.install(self.api)
+        hooked = train(4)
+        self.assertEqual(plain, hooked)
+
+    def test_forward_overflow_evidence_replay_fix(self):
+        train(4, blow_at=3)
+        api = self.api
+        first = api.first_bad(role=B.ROLE_OUTPUT)
+        self.assertEqual((first.step, first.phase, first.path), (3, B.PHASE_FORWARD, "TinyNet/enc"))
+        self.assertEqual(first.dtype, torch.float16)
+        ev_inputs = [c for c in api.checks if c.role == B.ROLE_INPUT and c.path == "TinyNet/enc" and c.op is None]
+        self.assertTrue(ev_inputs and all(c.finite for c in ev_inputs))
+        replay = [c for c in api.checks if c.role == B.ROLE_REPLAY]
+        self.assertTrue(replay)
+        self.assertEqual(replay[-1].op, "aten::exp")
+        self.assertFalse(replay[-1].finite)
+        self.assertTrue(all(c.finite for c in replay[:-1]))
+        fix = [d for _, k, n, d in api.events if n == "fix_check"]
+        fp32 = [d for d in fix if d["variant"] == "fp32"]
+        self.assertEqual(len(fp32), 1)
+        self.assertTrue(fp32[0]["finite"])
+        self.assertGreater(fp32[0]["max_abs"], 1e6)
+        mode = [d for _, k, n, d in api.events if k == B.EVENT_CHECK_MODE]
+        self.assertEqual(mode[0]["module"], "TinyNet/enc")
+        # op-level switched on inside the culprit: step 4 names the op in the live run
+        live_ops = [c for c in api.checks if c.step == 4 and c.op and c.role == B.ROLE_OUTPUT]
+        self.assertTrue(any(c.op == "aten::exp" and not c.finite for c in live_ops))
+        self.assertTrue(all(c.path.startswith("TinyNet/enc") for c in live_ops))
+        self.assertFalse([c for c in api.checks if c.step == 2 and c.op])
+        saved = os.path.join(self.tmp.name, "repro", "origin_module.pt")
+        self.assertTrue(os.path.isfile(saved))
+        blob = torch.load(saved, weights_only=False)
+        self.assertEqual(blob["module_path"], "TinyNet/enc")
+        self.assertTrue(blob["autocast"]["enabled"])
+        # the scaler skipped the poisoned steps: recorded as skipped, never as a step forward
+        skips = [d for _, k, n, d in api.events if k == B.EVENT_OPTIMIZER_STEP and d["skipped"]]
+        self.assertTrue(skips)
+        self.assertEqual(api.steps, [1, 2, 3, 4])
+
+    def test_bad_input_batch(self):
+        train(3, nan_input_at=2)
+        first = self.api.first_bad(role=B.ROLE_OUTPUT)
+        self.assertEqual((first.step, first.phase, first.path, first.name),
+                         (2, B.PHASE_INPUT, "TinyNet", "args[0]"))
+        # propagated module outputs are not replayed
+        self.assertFalse([c for c in self.api.checks if c.role == B.ROLE_REPLAY])
+
+    def test_gan_two_optimizers_one_step(self):
+        train(4, gan=True)
+        self.assertEqual(self.api.steps, [1, 2, 3, 4])
+        labels = {n for _, k, n, d in self.api.events if k == B.EVENT_OPTIMIZER_STEP}
+        self.assertEqual(len(labels), 2)
+
+    def test_dataparallel_prefix_stripped(self):
+        train(2, wrap=nn.DataParallel)
+        paths = {c.path for c in self.api.checks if c.phase == B.PHASE_FORWARD}
+        self.assertIn("TinyNet/dec.ups.0", paths)
+        self.assertFalse([p for p in paths if p and "module." in p])
+
+    def test_every_n_samples_module_checks(self):
+        self.api.config["every"] = 3
+        R.reset_for_tests(self.api)
+        _context.install()
+        train(5)
+        fwd_steps = sorted({c.step for c in self.api.checks if c.phase == B.PHASE_FORWARD})
+        self.assertEqual(fwd_steps, [1, 4])
+        loss_steps = sorted({c.step for c in self.api.checks if c.phase == B.PHASE_LOSS})
+        self.assertEqual(loss_steps, [1, 2, 3, 4, 5])
+
+    def test_every_n_switches_full_checks_on_fault(self):
+        self.api.config["every"] = 10
+        R.reset_for_tests(self.api)
+        train(5, blow_at=3)
+        mode = [d for _, k, n, d in self.api.events if k == B.EVENT_CHECK_MODE]
+        self.assertEqual(mode[0]["level"], "module")
+        fwd_steps = sorted({c.step for c in self.api.checks if c.phase == B.PHASE_FORWARD})
+        self.assertEqual(fwd_steps[0], 1)
+        self.assertIn(4, fwd_steps)
+        self.assertNotIn(2, fwd_steps)
+
+    def test_op_level_everywhere(self):
+        self.api.config["check_level"] = 2
+        R.reset_for_tests(self.api)
+        R.on_started.append(nantrace_torch._enter_op_level)
+        try:
+            train(2)
+            ops = {c.op for c in self.api.checks if c.op}
+            self.assertIn("aten::exp", ops)
+            self.assertIn("aten::addmm", ops)
+        finally:
+            if nantrace_torch.op_level_mode is not None:
+                nantrace_torch.op_level_mode.__exit__(None, None, None)
+                nantrace_torch.op_level_mode = None
+
+    def test_a_failing_hook_disables_itself_with_one_line(self):
+        calls = {"n": 0}
+        real = self.api.check
+
+        def broken(*a, **k):
+            calls["n"] += 1
+            if a[0] == B.PHASE_FORWARD:
+                raise ValueError("boom")
+            return real(*a, **k)
+        self.api.check = broken
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            losses = train(3)
+        lines = [ln for ln in err.getvalue().splitlines() if ln]
+        self.assertEqual(len(lines), 1)
+        self.assertTrue(lines[0].startswith("nantrace: module hook disabled"))
+        self.assertEqual(len(losses), 3)
+        self.assertTrue([c for c in self.api.checks if c.phase == B.PHASE_LOSS and c.step == 3])
+
+    def test_keyboard_interrupt_passes_through(self):
+        def interrupt(*a, **k):
+            raise KeyboardInterrupt
+        self.api.check = interrupt
+        with self.assertRaises(KeyboardInterrupt):
+            train(1)
+
+    def test_odd_modules(self):
+        class NoTensor(nn.Module):
+            def forward(self, x):
+                return "text", 3, None
+
+        class Raises(nn.Module):
+            def forward(self, x):
+                raise RuntimeError("user error")
+
+        torch.manual_seed(0)
+        seq = nn.Sequential(nn.Linear(4, 4), nn.ReLU(inplace=True), nn.Linear(4, 4), nn.ReLU(inplace=True))
+        out = seq(torch.randn(2, 4, requires_grad=True))
+        out.sum().backward()
+        self.assertEqual(NoTensor()(torch.ones(1)), ("text", 3, None))
+        with self.assertRaises(RuntimeError):
+            Raises()(torch.ones(1))
+        with torch.no_grad():
+            seq(torch.randn(2, 4))
+        self.assertEqual(self.api.scopes, [])
+        self.assertEqual(self.api.checks[-1].path, "Sequential/3")  # not nested under Raises
+
+    def test_config_and_checkpoint(self):
+        cfg = os.path.join(self.tmp.name, "s2.json")
+        with open(cfg, "w") as f:
+            f.write('{"train": {"fp16_run": true, "learning_rate": 0.0001, "batch_size": 8, "x": 1}}')
+        old = sys.argv
+        sys.argv = ["s2_train.py", "-c", cfg]
+        try:
+            train(1)
+            torch.save({"a": 1}, os.path.join(self.tmp.name, "G_1.pth"))
+        finally:
+            sys.argv = old
+        conf = [(n, d) for _, k, n, d in self.api.events if k == B.EVENT_CONFIG]
+        self.assertEqual(conf, [(cfg, {"fp16_run": True, "learning_rate": 0.0001, "batch_size": 8})])
+        ck = [n for _, k, n, d in self.api.events if k == B.EVENT_CHECKPOINT]
+        self.assertEqual(ck, [os.path.join(self.tmp.name, "G_1.pth")])
+        self.assertIn("torch", self.api.meta)
+        self.assertIn("argv", self.api.meta)
+
+
+if __name__ == "__main__":
+    unittest.main()

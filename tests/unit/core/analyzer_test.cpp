@@ -1,0 +1,298 @@
+#include "core/analyzer.h"
+
+#include <gtest/gtest.h>
+
+#include "analysis_fixtures.h"
+
+namespace nantrace {
+namespace {
+using namespace nantrace::testing;
+
+TEST(Analyzer, HealthyRunHasNoFinding) {
+  Analyzer a;
+  for (int s = 1; s <= 5; ++s) {
+    a.on_step_begin(s);
+    a.on_check(finite(s, Phase::Input, "Net"));
+    a.on_check(finite(s, Phase::Forward, "Net/fc"));
+    a.on_check(finite(s, Phase::Loss, "", DType::F32));
+    a.on_check(finite(s, Phase::Backward, "Net/fc"));
+  }
+  a.finish();
+  EXPECT_FALSE(a.origin_found());
+  const Report r = a.build_report();
+  EXPECT_FALSE(r.finding.found);
+  EXPECT_EQ(r.steps_seen, 5);
+  EXPECT_EQ(r.checks, 20u);
+  EXPECT_EQ(r.nonfinite_checks, 0u);
+}
+
+TEST(Analyzer, FirstForwardOverflowIsTheOriginNotWhatFollows) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_check(finite(1, Phase::Forward, "Net/enc"));
+  a.on_step_begin(2);
+  a.on_check(finite(2, Phase::Forward, "Net/enc", DType::F16, 900.0));
+  auto out = a.on_check(check(2, Phase::Forward, "Net/dec.ups.1", DType::F16, 0, 3, 0, 60000.0));
+  EXPECT_TRUE(out.new_origin);
+  // Evidence: the module's finite inputs.
+  a.on_check(check(2, Phase::Forward, "Net/dec.ups.1", DType::F16, 0, 0, 0, 900.0, Role::Input, "args[0]"));
+  // Propagation downstream must not move the origin.
+  out = a.on_check(check(2, Phase::Forward, "Net/dec.conv_post", DType::F16, 5, 0, 0));
+  EXPECT_FALSE(out.new_origin);
+  out = a.on_check(check(2, Phase::Loss, "", DType::F32, 1));
+  EXPECT_FALSE(out.new_origin);
+  const Finding f = a.finding();
+  ASSERT_TRUE(f.found);
+  EXPECT_EQ(f.origin.step, 2);
+  EXPECT_EQ(f.origin.site.module_path, "Net/dec.ups.1");
+  EXPECT_EQ(f.origin.site.phase, Phase::Forward);
+  EXPECT_EQ(f.kind, FaultKind::Fp16Overflow);
+  ASSERT_EQ(f.inputs.size(), 1u);
+  EXPECT_EQ(f.inputs[0].site.tensor_name, "args[0]");
+  EXPECT_FALSE(f.recommendation.headline.empty());
+  EXPECT_NE(f.recommendation.headline.find("Net/dec.ups.1"), std::string::npos);
+}
+
+TEST(Analyzer, NanFromFiniteInputsIsInvalidOp) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_check(check(1, Phase::Forward, "Net/mel", DType::F32, 4));
+  a.on_check(check(1, Phase::Forward, "Net/mel", DType::F32, 0, 0, 0, 2.0, Role::Input, "args[0]"));
+  EXPECT_EQ(a.finding().kind, FaultKind::InvalidOp);
+}
+
+TEST(Analyzer, NanInTheBatchIsBadInput) {
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(check(3, Phase::Input, "Net", DType::F32, 1, 0, 0, 1.0, Role::Output, "args[0]"));
+  const Finding f = a.finding();
+  ASSERT_TRUE(f.found);
+  EXPECT_EQ(f.kind, FaultKind::BadInput);
+  EXPECT_EQ(f.origin.site.phase, Phase::Input);
+  EXPECT_NE(f.recommendation.headline.find("step 3"), std::string::npos);
+}
+
+TEST(Analyzer, ScaledGradientInfSkippedByScalerIsBenign) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_check(finite(1, Phase::Forward, "Net/fc"));
+  a.on_check(finite(1, Phase::Loss, "", DType::F32));
+  auto out = a.on_check(check(1, Phase::Backward, "Net/fc", DType::F16, 0, 2, 0, 1.0, Role::Output, "grad_output[0]"));
+  EXPECT_FALSE(out.new_origin);
+  a.on_event(optimizer_step(1, /*skipped=*/true));
+  out = a.on_event(scaler_update(1, 65536, 32768, true));
+  EXPECT_TRUE(out.new_benign_skip);
+  a.on_step_begin(2);
+  a.on_check(finite(2, Phase::Backward, "Net/fc"));
+  a.on_event(scaler_update(2, 32768, 32768, false));
+  a.finish();
+  const Report r = a.build_report();
+  EXPECT_FALSE(r.finding.found);
+  ASSERT_EQ(r.benign_skips.size(), 1u);
+  EXPECT_EQ(r.benign_skips[0].step, 1);
+  EXPECT_DOUBLE_EQ(r.benign_skips[0].scale_before, 65536);
+  EXPECT_DOUBLE_EQ(r.benign_skips[0].scale_after, 32768);
+  EXPECT_NE(r.finding.recommendation.headline.find("No fault"), std::string::npos);
+}
+
+TEST(Analyzer, GradientInfWithoutScalerIsAFault) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_check(finite(1, Phase::Forward, "Net/fc", DType::BF16));
+  a.on_check(check(1, Phase::Backward, "Net/fc", DType::BF16, 0, 1, 0, 1.0, Role::Output, "grad_output[0]"));
+  EXPECT_FALSE(a.origin_found());  // waits for the step's outcome
+  a.on_step_begin(2);
+  EXPECT_TRUE(a.origin_found());
+  EXPECT_EQ(a.finding().origin.step, 1);
+  EXPECT_EQ(a.finding().origin.site.phase, Phase::Backward);
+}
+
+TEST(Analyzer, NonFiniteGradientReachingTheOptimizerIsAFaultAtTheEarliestGradient) {
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(check(4, Phase::Backward, "Net/b", DType::F32, 2, 0, 0, 1.0, Role::Output, "grad_output[0]"));
+  auto out = a.on_check(check(4, Phase::OptimizerGrad, "Net/b", DType::F32, 2, 0, 0, 1.0, Role::Output, "Net/b.weight"));
+  EXPECT_TRUE(out.new_origin);
+  EXPECT_EQ(a.finding().origin.site.phase, Phase::Backward);
+}
+
+TEST(Analyzer, ForwardOverflowWithRepeatedScalerSkipsIsLossScaleCollapse) {
+  Analyzer a;
+  for (int s = 1; s <= 5; ++s) {
+    a.on_step_begin(s);
+    a.on_check(check(s, Phase::Forward, "Net/conv", DType::F16, 0, 8, 0, 100.0));
+    a.on_check(check(s, Phase::Forward, "Net/conv", DType::F16, 0, 0, 0, 3000.0, Role::Input, "args[0]"));
+    a.on_event(optimizer_step(s, true));
+    a.on_event(scaler_update(s, 65536.0 / (1 << (s - 1)), 65536.0 / (1 << s), true));
+  }
+  a.finish();
+  const Finding f = a.finding();
+  ASSERT_TRUE(f.found);
+  EXPECT_EQ(f.origin.step, 1);
+  EXPECT_EQ(f.kind, FaultKind::LossScaleCollapse);
+  EXPECT_EQ(a.build_report().benign_skips.size(), 0u);  // skips after a real fault are not "benign"
+}
+
+TEST(Analyzer, ForwardOverflowAfterRealUpdatesStaysFp16OverflowDespiteSkips) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_check(finite(1, Phase::Forward, "Net/conv"));
+  a.on_event(optimizer_step(1, false));
+  for (int s = 2; s <= 6; ++s) {
+    a.on_step_begin(s);
+    a.on_check(check(s, Phase::Forward, "Net/conv", DType::F16, 0, 8, 0, 100.0));
+    a.on_event(optimizer_step(s, true));
+    a.on_event(scaler_update(s, 1024, 512, true));
+  }
+  a.finish();
+  EXPECT_EQ(a.finding().kind, FaultKind::Fp16Overflow);
+  EXPECT_EQ(a.build_report().series.at("scaler_skipped").size(), 5u);
+}
+
+TEST(Analyzer, ParametersNonFiniteAfterStepWithFiniteGradsIsDivergenceInFp32) {
+  Analyzer a;
+  a.on_step_begin(7);
+  a.on_check(finite(7, Phase::OptimizerGrad, "Net/fc", DType::F32));
+  a.on_check(check(7, Phase::OptimizerParam, "Net/fc", DType::F32, 3, 0, 0, 1.0, Role::Output, "Net/fc.weight"));
+  EXPECT_EQ(a.finding().kind, FaultKind::Divergence);
+}
+
+TEST(Analyzer, ParametersNonFiniteInFp16IsEpsUnderflow) {
+  Analyzer a;
+  a.on_step_begin(2);
+  a.on_check(check(2, Phase::OptimizerParam, "Net/fc", DType::F16, 3, 0, 0, 1.0, Role::Output, "Net/fc.weight"));
+  EXPECT_EQ(a.finding().kind, FaultKind::OptimizerEpsUnderflow);
+}
+
+TEST(Analyzer, ReplayPinsTheOpAndItsInputs) {
+  Analyzer a;
+  a.on_step_begin(9);
+  a.on_check(check(9, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 20.0));
+  a.on_check(check(9, Phase::Forward, "Net/enc_q", DType::F16, 0, 0, 0, 3.0, Role::Input, "args[0]"));
+  a.on_check(check(9, Phase::Forward, "Net/enc_q", DType::F16, 0, 0, 0, 2.0, Role::Replay, "out", "aten::convolution"));
+  a.on_check(check(9, Phase::Forward, "Net/enc_q", DType::F16, 0, 0, 0, 12.5, Role::Input, "args[0]", "aten::exp"));
+  a.on_check(check(9, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 40000.0, Role::Replay, "out", "aten::exp"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.op, "aten::exp");
+  EXPECT_EQ(f.kind, FaultKind::Fp16Overflow);
+  EXPECT_NE(f.explanation.find("12.5"), std::string::npos) << f.explanation;
+  bool clamp_advice = false;
+  for (auto& s : f.recommendation.actions) clamp_advice |= s.find("clamp") != std::string::npos;
+  EXPECT_TRUE(clamp_advice);
+}
+
+TEST(Analyzer, LogOfZeroIsDivisionByZeroAndNegativeLogIsInvalid) {
+  {
+    Analyzer a;
+    a.on_step_begin(1);
+    a.on_check(check(1, Phase::Forward, "Net/mel", DType::F32, 0, 0, 4));
+    auto in = check(1, Phase::Forward, "Net/mel", DType::F32, 0, 0, 0, 1.0, Role::Input, "args[0]", "aten::log");
+    in.stats.zero_count = 4;
+    a.on_check(in);
+    a.on_check(check(1, Phase::Forward, "Net/mel", DType::F32, 0, 0, 4, 1.0, Role::Replay, "out", "aten::log"));
+    EXPECT_EQ(a.finding().kind, FaultKind::DivisionByZero);
+    EXPECT_EQ(a.finding().op, "aten::log");
+  }
+  {
+    Analyzer a;
+    a.on_step_begin(1);
+    a.on_check(check(1, Phase::Forward, "Net/mel", DType::F32, 2));
+    a.on_check(check(1, Phase::Forward, "Net/mel", DType::F32, 0, 0, 0, 1.0, Role::Input, "args[0]", "aten::sqrt"));
+    a.on_check(check(1, Phase::Forward, "Net/mel", DType::F32, 2, 0, 0, 1.0, Role::Replay, "out", "aten::sqrt"));
+    EXPECT_EQ(a.finding().kind, FaultKind::InvalidOp);
+  }
+}
+
+TEST(Analyzer, DivisionByZeroLengthNamesTheDivisor) {
+  Analyzer a;
+  a.on_step_begin(5);
+  a.on_check(check(5, Phase::Forward, "Net/pool", DType::F32, 8, 0, 0, 0.0, Role::Output, "output[0]", "aten::div"));
+  a.on_check(check(5, Phase::Forward, "Net/pool", DType::F32, 0, 0, 0, 3.0, Role::Input, "args[0]", "aten::div"));
+  auto divisor = check(5, Phase::Forward, "Net/pool", DType::F32, 0, 0, 0, 7.0, Role::Input, "args[1]", "aten::div");
+  divisor.stats.zero_count = 1;
+  a.on_check(divisor);
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::DivisionByZero);
+  EXPECT_NE(f.explanation.find("args[1]"), std::string::npos);
+}
+
+TEST(Analyzer, InputsAlreadyNonFiniteArePropagated) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_check(check(1, Phase::Forward, "Net/inner.fc", DType::F32, 2));
+  a.on_check(check(1, Phase::Forward, "Net/inner.fc", DType::F32, 1, 0, 0, 1.0, Role::Input, "args[0]"));
+  EXPECT_EQ(a.finding().kind, FaultKind::Propagated);
+}
+
+TEST(Analyzer, HeadroomWarningComesBeforeTheOverflow) {
+  Analyzer a(AnalyzerOptions{20});
+  bool warned_before_fault = false;
+  double m = 1000.0;
+  for (int s = 1; s <= 12; ++s, m *= 1.6) {
+    a.on_step_begin(s);
+    auto out = a.on_check(finite(s, Phase::Forward, "Net/dec", DType::F16, std::min(m, 65504.0)));
+    if (out.warning) {
+      warned_before_fault = true;
+      EXPECT_EQ(out.warning->module_path, "Net/dec");
+      EXPECT_GT(out.warning->binades_left, 0.0);
+      break;
+    }
+  }
+  EXPECT_TRUE(warned_before_fault);
+  EXPECT_FALSE(a.origin_found());
+  EXPECT_EQ(a.build_report().warnings.size(), 1u);
+}
+
+TEST(Analyzer, NoWarningForSteadyMagnitudes) {
+  Analyzer a;
+  for (int s = 1; s <= 30; ++s) {
+    a.on_step_begin(s);
+    auto out = a.on_check(finite(s, Phase::Forward, "Net/dec", DType::F16, 100.0 + (s % 3)));
+    EXPECT_FALSE(out.warning.has_value());
+  }
+}
+
+TEST(Analyzer, AdviceUsesConfigLearningRateAndLastCheckpoint) {
+  Analyzer a;
+  a.on_event(event(0, NT_EVENT_CONFIG, "configs/s2.json", "{\"fp16_run\": true, \"learning_rate\": 0.0001}"));
+  a.on_step_begin(1);
+  a.on_event(event(1, NT_EVENT_CHECKPOINT, "logs/G_1.pth", ""));
+  a.on_event(optimizer_step(1, false, 1e-4));
+  a.on_step_begin(2);
+  a.on_check(check(2, Phase::Forward, "SynthesizerTrn/dec.ups.1", DType::F16, 0, 1, 0));
+  a.on_event(event(2, NT_EVENT_CHECKPOINT, "logs/G_2.pth", ""));
+  const Report r = a.build_report();
+  EXPECT_EQ(r.last_checkpoint_before_fault, "logs/G_1.pth");
+  bool cfg = false, resume = false;
+  for (auto& s : r.finding.recommendation.actions) {
+    cfg |= s.find("\"fp16_run\": false") != std::string::npos && s.find("configs/s2.json") != std::string::npos;
+    resume |= s.find("logs/G_1.pth") != std::string::npos;
+  }
+  EXPECT_TRUE(cfg);
+  EXPECT_TRUE(resume);
+}
+
+TEST(Analyzer, DivergenceAdviceGivesTheLoweredLearningRate) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_event(optimizer_step(1, false, 0.5));
+  a.on_check(check(1, Phase::OptimizerParam, "Net/fc", DType::F32, 1, 0, 0, 1.0, Role::Output, "Net/fc.weight"));
+  const Finding f = a.finding();
+  ASSERT_FALSE(f.recommendation.actions.empty());
+  EXPECT_NE(f.recommendation.actions[0].find("0.05"), std::string::npos) << f.recommendation.actions[0];
+}
+
+TEST(Analyzer, SeriesAreBounded) {
+  Analyzer a;
+  for (int64_t s = 1; s <= int64_t(Analyzer::kMaxSeriesPoints) + 50; ++s) {
+    ScalarRecord r;
+    r.step = s;
+    r.name = "loss";
+    r.value = 1.0;
+    a.on_scalar(r);
+  }
+  EXPECT_EQ(a.build_report().series.at("loss").size(), Analyzer::kMaxSeriesPoints);
+}
+
+}  // namespace
+}  // namespace nantrace
