@@ -319,7 +319,15 @@ Finding Analyzer::finding() const {
     f.op = c.op;
     f.explanation = c.explanation;
     f.kernels = origin_->kernels;
-    if (c.op_record && !c.op_record->kernels.empty()) f.kernels = c.op_record->kernels;
+    if (c.op_record) {
+      if (!c.op_record->kernels.empty()) f.kernels = c.op_record->kernels;
+      // The report shows the culprit op with its inputs, not every op the replay went through.
+      const size_t replayed = replay_.size();
+      f.replay = c.op_inputs;
+      f.replay.push_back(*c.op_record);
+      f.explanation += " (pinned by re-running the module on its captured inputs: " + std::to_string(replayed) +
+                       " op checks, the first non-finite output came from `" + c.op + "`)";
+    }
   }
   f.recommendation = advise(f, advice_context(f));
   return f;

@@ -69,6 +69,9 @@ std::optional<HeadroomWarning> HeadroomTracker::observe(int64_t step, const std:
   if (den <= 0) return std::nullopt;
   const double slope = (n * sxy - sx * sy) / den;  // binades per step
   if (slope < 0.05) return std::nullopt;
+  // Early growth of small values extrapolates badly: only warn once the largest value is
+  // within kTrendBinades of the max and still climbing.
+  if (left > kTrendBinades) return std::nullopt;
   const double steps_to_overflow = left / slope;
   if (steps_to_overflow > double(horizon_)) return std::nullopt;
   std::ostringstream reason;

@@ -26,6 +26,7 @@ class HeadroomTracker {
   std::map<int64_t, double> history(const std::string& module_path) const;
 
   static constexpr size_t kMaxSteps = 256;
+  static constexpr double kTrendBinades = 6.0;  // trend warnings only within 64x of the max
   static constexpr size_t kMaxModules = 20000;
 
  private:

@@ -10,45 +10,49 @@
 
 namespace nantrace {
 
-bool open_run_directory(const std::string& root, const std::string& run_dir, RunDirectory* out, std::string* error) {
+RunDirectory plan_run_directory(const std::string& root, const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  RunDirectory d;
+  if (!run_dir.empty()) {
+    d.path = run_dir;
+    d.inherited = true;
+    return d;
+  }
+  char stamp[32];
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::error_code ec;
+  fs::path base = fs::absolute(root, ec);
+  if (ec) base = root;
+  d.path = (base / (std::string(stamp) + "-" + std::to_string(::getpid()))).lexically_normal().string();
+  return d;
+}
+
+bool create_run_directory(RunDirectory* dir, std::string* error) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  std::string path;
-  if (!run_dir.empty()) {
-    path = run_dir;
-    out->inherited = true;
-  } else {
-    fs::create_directories(root, ec);
-    if (ec) {
-      *error = "cannot create output directory '" + root + "' (NANTRACE_DIR): " + ec.message();
-      return false;
-    }
-    char stamp[32];
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    const std::string base = (fs::absolute(root, ec) / (std::string(stamp) + "-" + std::to_string(::getpid()))).string();
-    path = base;
-    // Refuse to reuse anything that exists (including a planted symlink).
-    for (int i = 1; ::mkdir(path.c_str(), 0755) != 0; ++i) {
-      if (errno != EEXIST || i > 100) {
-        *error = "cannot create run directory '" + path + "': " + std::strerror(errno);
-        return false;
-      }
-      path = base + "-" + std::to_string(i);
-    }
+  const fs::path p(dir->path);
+  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
+  if (ec) {
+    *error = "cannot create output directory '" + p.parent_path().string() + "' (NANTRACE_DIR): " + ec.message();
+    return false;
+  }
+  if (::mkdir(dir->path.c_str(), 0755) != 0 && errno != EEXIST) {
+    *error = "cannot create run directory '" + dir->path + "': " + std::strerror(errno);
+    return false;
   }
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    *error = "run directory '" + path + "' is not a directory";
+  if (::lstat(dir->path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *error = "run directory '" + dir->path + "' is not a directory (a file or symlink is in its place)";
     return false;
   }
-  if (::access(path.c_str(), W_OK) != 0) {
-    *error = "run directory '" + path + "' is not writable: " + std::strerror(errno);
+  if (::access(dir->path.c_str(), W_OK) != 0) {
+    *error = "run directory '" + dir->path + "' is not writable: " + std::strerror(errno);
     return false;
   }
-  out->path = path;
+  dir->created = true;
   return true;
 }
 

@@ -1,5 +1,7 @@
 // The run directory: one per run, shared by every process of the run (ranks started by
-// mp.spawn / torchrun inherit it through NANTRACE_RUN_DIR).
+// mp.spawn / torchrun inherit it through NANTRACE_RUN_DIR). Its path is fixed when nantrace
+// starts, but it is created only when the first record is written: a launcher process that
+// never trains, or an interpreter that only imports torch, leaves nothing behind.
 #pragma once
 
 #include <string>
@@ -8,11 +10,14 @@ namespace nantrace {
 
 struct RunDirectory {
   std::string path;
-  bool inherited = false;  // created by a parent process of the same run
+  bool inherited = false;  // chosen by a parent process of the same run
+  bool created = false;
 };
 
-// Creates <root>/<YYYYmmdd-HHMMSS>-<pid> (mode 0755; parents created), or adopts run_dir when
-// given. false + one-line *error when it cannot be created or written.
-bool open_run_directory(const std::string& root, const std::string& run_dir, RunDirectory* out, std::string* error);
+// <root>/<YYYYmmdd-HHMMSS>-<pid> as an absolute path, or run_dir when given.
+RunDirectory plan_run_directory(const std::string& root, const std::string& run_dir);
+// Creates it (and its parents), refusing a symlink or a non-directory in its place.
+// false + one-line *error naming the path and the reason.
+bool create_run_directory(RunDirectory* dir, std::string* error);
 
 }  // namespace nantrace

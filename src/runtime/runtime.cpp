@@ -70,15 +70,43 @@ bool Runtime::start(const char* frontend) {
   for (auto& e : config_errors_) log::error(e);
   if (config_.disabled || config_.check_level == CheckLevel::Off) return false;
 
+  dir_ = plan_run_directory(config_.output_root, config_.run_dir);
+  // Children of this process (mp.spawn / torchrun ranks) join the same run directory.
+  if (!dir_.inherited) ::setenv("NANTRACE_RUN_DIR", dir_.path.c_str(), 1);
+  // torchrun tells each rank who it is before torch.distributed is initialised.
+  int64_t env_rank = -1, env_world = 0;
+  if (const char* r = std::getenv("RANK")) parse_int_in_range(r, 0, 1 << 20, &env_rank);
+  if (const char* w = std::getenv("WORLD_SIZE")) parse_int_in_range(w, 1, 1 << 20, &env_world);
+  if (env_rank >= 0 && env_world > 1) {
+    rank_ = int32_t(env_rank);
+    world_size_ = int32_t(env_world);
+    meta_["rank"] = std::to_string(rank_);
+    meta_["world_size"] = std::to_string(world_size_);
+  }
+  analyzer_ = Analyzer(AnalyzerOptions{config_.warn_horizon});
+  meta_["command"] = read_cmdline();
+  meta_["pid"] = std::to_string(::getpid());
+  meta_["frontend"] = frontend ? frontend : "";
+  meta_["nantrace"] = "0.1.0";
+  meta_["check_level"] = config_.check_level == CheckLevel::Op ? "op" : "module";
+  meta_["every"] = std::to_string(config_.every);
+  for (auto& [k, v] : meta_) analyzer_.on_meta(k, v);
+  active_.store(true, std::memory_order_release);
+  std::atexit(stop_at_exit);
+  return true;
+}
+
+bool Runtime::materialize_locked() {
+  if (run_dir_ready_) return true;
+  if (materialize_failed_) return false;
   std::string error;
-  if (!open_run_directory(config_.output_root, config_.run_dir, &dir_, &error)) {
-    log::error(error + "; nantrace is off for this run");
+  if (!create_run_directory(&dir_, &error)) {
+    materialize_failed_ = true;
+    log::error(error + "; nantrace records nothing in this run (the training is not affected)");
+    active_.store(false);
     return false;
   }
   run_dir_ready_ = true;
-  // Children of this process (mp.spawn / torchrun ranks) join the same run directory.
-  if (!dir_.inherited) ::setenv("NANTRACE_RUN_DIR", dir_.path.c_str(), 1);
-
   TraceOptions to;
   to.detail_steps = config_.warmup_detail_steps;
   to.window = config_.window;
@@ -91,16 +119,7 @@ bool Runtime::start(const char* frontend) {
   trace_.set_error_callback([](const std::string& e) {
     log::warn_once("trace-write", "trace writing stopped: " + e + " (the trace on disk stays loadable)");
   });
-  analyzer_ = Analyzer(AnalyzerOptions{config_.warn_horizon});
-  meta_["command"] = read_cmdline();
-  meta_["pid"] = std::to_string(::getpid());
-  meta_["frontend"] = frontend ? frontend : "";
-  meta_["nantrace"] = "0.1.0";
-  meta_["check_level"] = config_.check_level == CheckLevel::Op ? "op" : "module";
-  meta_["every"] = std::to_string(config_.every);
-  for (auto& [k, v] : meta_) analyzer_.on_meta(k, v);
-  active_.store(true, std::memory_order_release);
-  std::atexit(stop_at_exit);
+  if (rank_ >= 0 && world_size_ > 1) trace_.distributed_info(rank_, world_size_);
   install_crash_handlers();
   log::info("run directory: " + dir_.path);
   return true;
@@ -129,7 +148,7 @@ void Runtime::set_rank(int32_t rank, int32_t world_size) {
   world_size_ = world_size;
   meta_["rank"] = std::to_string(rank);
   meta_["world_size"] = std::to_string(world_size);
-  trace_.distributed_info(rank, world_size);
+  if (run_dir_ready_) trace_.distributed_info(rank, world_size);
 }
 
 void Runtime::set_meta(const std::string& key, const std::string& value) {
@@ -152,6 +171,7 @@ void Runtime::step_begin(int64_t step) {
   if (!active()) return;
   const int64_t ts = now_ns();
   std::lock_guard<std::mutex> lock(mu_);
+  if (!materialize_locked()) return;
   end_step_locked(ts);
   step_.store(step);
   step_start_ns_ = ts;
@@ -184,6 +204,7 @@ void Runtime::scope_pop() {
   ctx.scopes.pop_back();
   const int64_t end = now_ns();
   std::lock_guard<std::mutex> lock(mu_);
+  if (!materialize_locked()) return;
   trace_.module_span(step_.load(), s.name, s.type, s.kind, ctx.tid, s.start_ns, end);
 }
 
@@ -220,6 +241,7 @@ int Runtime::check(const nt_site& site, const nt_tensor& t, nt_stats* out) {
   if (rec.device == Device::CUDA) {
 #ifdef NANTRACE_HAVE_CUDA
     std::lock_guard<std::mutex> lock(mu_);
+    if (!materialize_locked()) return NT_SKIPPED;
     if (!cuda_ready_) cuda_ready_ = cuda::initialize(this);
     const uint64_t seq = sequencer_.reserve();
     rec.seq = seq;
@@ -267,6 +289,7 @@ int Runtime::check(const nt_site& site, const nt_tensor& t, nt_stats* out) {
   const int result = has_nonfinite(rec.stats) ? NT_NONFINITE : NT_FINITE;
 
   std::lock_guard<std::mutex> lock(mu_);
+  if (!materialize_locked()) return result;
   rec.seq = sequencer_.reserve();
   SequencedItem item;
   item.kind = SequencedItem::Kind::Check;
@@ -312,7 +335,11 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     std::ostringstream o;
     o << "early warning at step " << w.step << ": " << w.module_path << " " << to_string(w.dtype)
       << " output reaches |x| = " << w.max_abs << " (" << w.binades_left << " binades below the max): " << w.reason;
-    log::warn(o.str());
+    // One stderr line per warning for the first few; the rest are in the trace and report.
+    if (++warnings_printed_ <= kMaxWarningLines)
+      log::warn(o.str());
+    else if (warnings_printed_ == kMaxWarningLines + 1)
+      log::warn("more early warnings are in the report and the trace");
     trace_.marker("headroom warning: " + w.module_path, "nantrace", rec.ts_ns, rec.tid, 'p',
                   {{"step", w.step}, {"max_abs", w.max_abs}, {"binades_left", w.binades_left}, {"reason", w.reason}});
     report_dirty_ = true;
@@ -339,6 +366,7 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
 void Runtime::scalar(const std::string& name, double value) {
   if (!active()) return;
   std::lock_guard<std::mutex> lock(mu_);
+  if (!materialize_locked()) return;
   SequencedItem item;
   item.kind = SequencedItem::Kind::Scalar;
   item.scalar.step = step_.load();
@@ -353,6 +381,8 @@ void Runtime::scalar(const std::string& name, double value) {
 void Runtime::event(int32_t kind, const std::string& name, const std::string& detail) {
   if (!active()) return;
   std::lock_guard<std::mutex> lock(mu_);
+  // Configuration facts alone do not make a run worth a directory; anything else does.
+  if (kind != NT_EVENT_CONFIG && !materialize_locked()) return;
   SequencedItem item;
   item.kind = SequencedItem::Kind::Event;
   item.event.step = step_.load();
@@ -420,6 +450,13 @@ void Runtime::stop() {
   }
 #endif
   std::lock_guard<std::mutex> lock(mu_);
+  if (!run_dir_ready_) {
+    // This process never trained (an mp.spawn / torchrun launcher, a script that only imports
+    // torch): it writes nothing, but merges what its child ranks wrote into its directory.
+    active_.store(false);
+    merge_children_locked();
+    return;
+  }
   sequencer_.fail_all_pending("not checked: the device result did not arrive before exit");
   drain_locked();
   const CheckOutcome outcome = analyzer_.finish();
@@ -467,6 +504,10 @@ void Runtime::on_fatal_signal(int sig, const std::string& backtrace) {
   trace_.close();
   stopped_.store(true);
   active_.store(false);
+}
+
+void Runtime::merge_children_locked() {
+  // Filled in with the multi-rank merge (run_merge.h).
 }
 
 void Runtime::on_fork_child() {

@@ -70,6 +70,9 @@ class Runtime
   void end_step_locked(int64_t ts_ns);
   std::string file_name(const std::string& stem, const std::string& ext) const;
   void note_locked(const std::string& note);
+  // Creates the run directory and the trace on the first record; false when that failed.
+  bool materialize_locked();
+  void merge_children_locked();
 
   std::mutex mu_;
   std::atomic<bool> active_{false};
@@ -78,6 +81,7 @@ class Runtime
   std::atomic<int64_t> step_{0};
   bool started_once_ = false;
   bool run_dir_ready_ = false;
+  bool materialize_failed_ = false;
   Config config_;
   std::vector<std::string> config_errors_;
   RunDirectory dir_;
@@ -94,6 +98,8 @@ class Runtime
   bool origin_reported_ = false;
   bool report_dirty_ = false;
   uint64_t nonfinite_markers_ = 0;
+  int warnings_printed_ = 0;
+  static constexpr int kMaxWarningLines = 3;
   std::string finding_json_;
   bool cuda_ready_ = false;
 };
