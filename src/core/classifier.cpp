@@ -30,25 +30,25 @@ std::string fmt_num(double v) {
 }
 
 const std::set<std::string>& division_ops() {
-  static const std::set<std::string> s = {"div", "true_divide", "floor_divide", "reciprocal", "remainder", "fmod"};
-  return s;
+  static const auto* s = new std::set<std::string>{"div", "true_divide", "floor_divide", "reciprocal", "remainder", "fmod"};  // never destroyed: used at exit
+  return *s;
 }
 const std::set<std::string>& pole_ops() {  // finite input -> inf at 0
-  static const std::set<std::string> s = {"log", "log2", "log10", "rsqrt", "reciprocal", "digamma", "lgamma"};
-  return s;
+  static const auto* s = new std::set<std::string>{"log", "log2", "log10", "rsqrt", "reciprocal", "digamma", "lgamma"};  // never destroyed: used at exit
+  return *s;
 }
 const std::set<std::string>& domain_ops() {  // finite input -> NaN outside the domain
-  static const std::set<std::string> s = {"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "pow",
-                                          "acos", "asin", "acosh", "atanh", "lgamma", "digamma", "erfinv"};
-  return s;
+  static const auto* s = new std::set<std::string>{"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "pow",
+                                          "acos", "asin", "acosh", "atanh", "lgamma", "digamma", "erfinv"};  // never destroyed: used at exit
+  return *s;
 }
 const std::set<std::string>& amplifying_ops() {  // ops that turn large finite inputs into inf
-  static const std::set<std::string> s = {"exp", "exp2", "expm1", "pow", "mm", "bmm", "matmul", "addmm", "baddbmm",
+  static const auto* s = new std::set<std::string>{"exp", "exp2", "expm1", "pow", "mm", "bmm", "matmul", "addmm", "baddbmm",
                                           "linear", "conv1d", "conv2d", "conv3d", "convolution", "_convolution",
                                           "conv_transpose1d", "conv_transpose2d", "sum", "mean", "cumsum", "mul",
                                           "add", "sinh", "cosh", "softplus", "stft", "_fft_r2c", "norm",
-                                          "linalg_vector_norm", "square", "_softmax", "softmax"};
-  return s;
+                                          "linalg_vector_norm", "square", "_softmax", "softmax"};  // never destroyed: used at exit
+  return *s;
 }
 
 // The divisor of a division op is its second argument.

@@ -41,7 +41,7 @@ bool parse_int_in_range(const std::string& text, int64_t lo, int64_t hi, int64_t
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end == text.c_str() || *end != '\0') return false;
+  if (errno != 0 || end == text.c_str() || end != text.c_str() + text.size()) return false;  // no junk, not even after a NUL
   if (v < lo || v > hi) return false;
   *out = v;
   return true;

@@ -38,11 +38,12 @@ void error(const std::string& msg) { logger().error(msg); }
 void debug(const std::string& msg) { logger().debug(msg); }
 
 void warn_once(const std::string& key, const std::string& msg) {
-  static std::mutex mu;
-  static std::set<std::string> seen;
+  // Never destroyed: warnings may be logged from exit handlers.
+  static auto* mu = new std::mutex();
+  static auto* seen = new std::set<std::string>();
   {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!seen.insert(key).second) return;
+    std::lock_guard<std::mutex> lock(*mu);
+    if (!seen->insert(key).second) return;
   }
   warn(msg);
 }
