@@ -140,7 +140,9 @@ NT_API int nantrace_active(void);
 /* Validated configuration. Keys: "check_level" (0 off, 1 module, 2 op), "every",
  * "window", "warn_binades_x10", "verbose". Unknown key -> -1. */
 NT_API int64_t nantrace_config_int(const char* key);
-/* Run directory (NULL before start). The pointer stays valid for the process. */
+/* Run directory (NULL before start). It is created when the first record is written, so it
+ * may not exist yet; child processes that inherit NANTRACE_RUN_DIR join it. The pointer stays
+ * valid for the process. */
 NT_API const char* nantrace_run_dir(void);
 
 /* Distributed identity; call once known. Changes output file names to carry the rank. */

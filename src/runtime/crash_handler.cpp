@@ -3,7 +3,9 @@
 #define UNW_LOCAL_ONLY
 #include <cxxabi.h>
 #include <libunwind.h>
+#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,15 +19,38 @@ namespace {
 constexpr int kSignals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTERM};
 struct sigaction g_previous[NSIG];
 volatile sig_atomic_t g_in_handler = 0;
+volatile sig_atomic_t g_fatal_signal = 0;
+constexpr unsigned kWatchdogSeconds = 5;
+
+// If writing the report hangs (the crash may have happened inside malloc, whose lock is then
+// held forever), the watchdog ends the process with the original signal: the host's exit
+// status stays what it would have been.
+void on_watchdog(int) {
+  const int sig = g_fatal_signal ? int(g_fatal_signal) : SIGKILL;
+  signal(sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  raise(sig);
+  _exit(128 + sig);
+}
 
 void on_signal(int sig, siginfo_t* info, void* uctx) {
   if (!g_in_handler) {
     g_in_handler = 1;
+    g_fatal_signal = sig;
+    struct sigaction wd {};
+    wd.sa_handler = on_watchdog;
+    sigemptyset(&wd.sa_mask);
+    sigaction(SIGALRM, &wd, nullptr);
+    alarm(kWatchdogSeconds);
     // Best effort and bounded: the report writer is not async-signal-safe, which is why the
     // runtime only try-locks; a crash while nantrace itself holds the lock keeps the last
     // flushed trace and provisional report.
     const std::string bt = sig == SIGTERM ? std::string() : native_backtrace(2, 48);
     Runtime::instance().on_fatal_signal(sig, bt);
+    alarm(0);
   }
   // Hand the signal to whoever had it before us (or the default action).
   struct sigaction& prev = g_previous[sig];

@@ -32,12 +32,16 @@ RunDirectory plan_run_directory(const std::string& root, const std::string& run_
 
 bool create_run_directory(RunDirectory* dir, std::string* error) {
   namespace fs = std::filesystem;
-  std::error_code ec;
   const fs::path p(dir->path);
-  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
-  if (ec) {
-    *error = "cannot create output directory '" + p.parent_path().string() + "' (NANTRACE_DIR): " + ec.message();
-    return false;
+  // mkdir -p with mode 0755 on every level we create (less the umask): never group- or
+  // world-writable, whatever the host's umask.
+  fs::path partial;
+  for (const auto& part : p.parent_path()) {
+    partial /= part;
+    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+      *error = "cannot create output directory '" + partial.string() + "' (NANTRACE_DIR): " + std::strerror(errno);
+      return false;
+    }
   }
   if (::mkdir(dir->path.c_str(), 0755) != 0 && errno != EEXIST) {
     *error = "cannot create run directory '" + dir->path + "': " + std::strerror(errno);

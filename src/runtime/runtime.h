@@ -35,7 +35,8 @@ class Runtime
   void stop();
   bool active() const { return active_.load(std::memory_order_acquire); }
   int64_t config_int(const std::string& key);
-  const char* run_dir() const { return run_dir_ready_ ? dir_.path.c_str() : nullptr; }
+  // The run directory's path once started (created on the first record, so it may not exist yet).
+  const char* run_dir() const { return active() || run_dir_ready_ ? dir_.path.c_str() : nullptr; }
   void set_rank(int32_t rank, int32_t world_size);
   void set_meta(const std::string& key, const std::string& value);
   void step_begin(int64_t step);

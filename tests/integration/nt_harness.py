@@ -72,13 +72,21 @@ def load_report(run_dir):
 
 def subset_mismatches(expected, actual, where="report"):
     """Every key of expected must be in actual with an equal value (dicts recursively, lists
-    element by element and of equal length). Returns a list of human-readable mismatches."""
+    element by element and of equal length). A key "min_X" / "max_X" (when the report has no
+    such key but has X) bounds the number of entries of list X, or the value of X.
+    Returns a list of human-readable mismatches."""
     out = []
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return ["%s: expected an object, got %r" % (where, actual)]
         for k, v in expected.items():
-            if k not in actual:
+            bound = k[:4] if k[:4] in ("min_", "max_") and k not in actual and k[4:] in actual else None
+            if bound:  # "min_benign_skips": 21 -> at least 21 entries (or a value >= 21)
+                got = actual[k[4:]]
+                n = len(got) if isinstance(got, (list, dict)) else got
+                if not isinstance(n, (int, float)) or (n < v if bound == "min_" else n > v):
+                    out.append("%s.%s: %s %r, got %r" % (where, k[4:], "at least" if bound == "min_" else "at most", v, n))
+            elif k not in actual:
                 out.append("%s.%s: missing (expected %r)" % (where, k, v))
             else:
                 out.extend(subset_mismatches(v, actual[k], "%s.%s" % (where, k)))

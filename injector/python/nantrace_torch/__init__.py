@@ -30,6 +30,7 @@ def install(api=None):
         from ._binding import Binding
         api = Binding(lib, DTYPE_CODES, _cuda_stream_of)
     R.api = api
+    _plan_run(api)
     R.on_started.append(_enter_op_level)
     _context.install()
     _modules.install()
@@ -38,6 +39,26 @@ def install(api=None):
         os.register_at_fork(after_in_child=_guard.disable_all)
     _installed = True
     return True
+
+
+def _plan_run(api):
+    """Start at `import torch`. The library fixes the run directory now but creates it only
+    when training starts, so a process that never trains still writes nothing. Exporting the
+    path makes the ranks this process starts (mp.spawn, torchrun, which copy os.environ) join
+    the same run directory; stopping from Python's atexit writes the report while the
+    interpreter is still whole."""
+    from . import _runtime as R
+    try:
+        if not api.start("torch"):
+            return
+        R.planned = True
+        run_dir = api.run_dir()
+        if run_dir:
+            os.environ.setdefault("NANTRACE_RUN_DIR", run_dir)
+        import atexit
+        atexit.register(api.stop)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _enter_op_level():

@@ -17,6 +17,7 @@ api = None              # Binding or a test fake
 counter = StepCounter()
 _started = False        # True once start() succeeded
 _dead = False           # True once start() failed / process is a worker
+planned = False         # start() already succeeded at `import torch` (see __init__._plan_run)
 check_level = 1         # 0 off, 1 module, 2 op
 every = 1               # module checks on every Nth step
 module_checks = True    # module-level checks on in the current step
@@ -60,7 +61,7 @@ def ensure_started():
             return False
     except Exception:
         pass
-    if not api.start("torch"):
+    if not planned and not api.start("torch"):
         _dead = True
         _guard.disable_all()
         return False
@@ -128,8 +129,9 @@ def dumps(obj):
 
 
 def reset_for_tests(new_api):
-    global api, counter, _started, _dead, check_level, every, module_checks, full_checks
+    global api, counter, _started, _dead, check_level, every, module_checks, full_checks, planned
     api = new_api
+    planned = False
     counter = StepCounter()
     _started = _dead = False
     check_level, every, module_checks, full_checks = 1, 1, True, False
