@@ -89,7 +89,11 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
     }
     return out;
   }
-  if (origin_) return out;
+  if (origin_) {
+    if (rec.step > origin_->step && !recurrences_.count(rec.step) && recurrences_.size() < kMaxRecurrences)
+      recurrences_.emplace(rec.step, rec);
+    return out;
+  }
 
   switch (rec.site.phase) {
     case Phase::Backward:
@@ -207,6 +211,19 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
       if (auto lr = json_number(d, "learning_rate")) config_lr_ = lr;
       break;
     }
+    case NT_EVENT_CHECK_MODE:
+      if (check_mode_changes_.size() < 32) {
+        const std::string level = d.is_object() && d.contains("level") && d["level"].is_string()
+                                      ? d["level"].get<std::string>() : std::string("?");
+        const std::string module = d.is_object() && d.contains("module") && d["module"].is_string()
+                                       ? d["module"].get<std::string>() : std::string();
+        std::string line = "from step " + std::to_string(ev.step + (level == "op" ? 1 : 0)) + ": " +
+                           (level == "op" ? "op-level checks inside `" + module + "`" : "module checks on every step");
+        if (d.is_object() && d.contains("reason") && d["reason"].is_string())
+          line += " (" + d["reason"].get<std::string>() + ")";
+        check_mode_changes_.push_back(line);
+      }
+      break;
     case NT_EVENT_NOTE:
       if (ev.name == "fix_check" && d.is_object()) {
         fp32_replay_finite_ = json_bool(d, "finite");
@@ -347,6 +364,14 @@ Report Analyzer::build_report() const {
   r.checks = checks_;
   r.nonfinite_checks = nonfinite_checks_;
   r.notes = notes_;
+  for (auto& c : check_mode_changes_) r.notes.push_back("check level changed " + c);
+  for (auto& [step, rec] : recurrences_) {
+    std::string line = "step " + std::to_string(step) + ": first non-finite value at " + to_string(rec.site.phase);
+    if (!rec.site.module_path.empty()) line += " `" + rec.site.module_path + "`";
+    if (!rec.site.op.empty()) line += ", op `" + rec.site.op + "` (pinned by op-level checks)";
+    line += " " + rec.site.tensor_name;
+    r.notes.push_back(line);
+  }
   if (benign_skip_total_ > int64_t(benign_skips_.size()))
     r.notes.push_back(std::to_string(benign_skip_total_) + " benign scaler skips in all; the first " +
                       std::to_string(benign_skips_.size()) + " are listed");

@@ -93,6 +93,11 @@ class Analyzer {
   std::optional<bool> fp32_replay_finite_;
   double fp32_replay_max_abs_ = 0;
   std::vector<std::string> notes_;
+  // After the origin: the first non-finite output of each later step (bounded), and how the
+  // check level changed, so the report can say which step was seen at which precision.
+  std::map<int64_t, CheckRecord> recurrences_;
+  std::vector<std::string> check_mode_changes_;
+  static constexpr size_t kMaxRecurrences = 8;
 };
 
 }  // namespace nantrace

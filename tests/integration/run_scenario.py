@@ -12,6 +12,8 @@ with open(os.path.join(scen, "expected.json"), encoding="utf-8") as f:
     expected = json.load(f)
 env_extra = expected.pop("_env", {}) if isinstance(expected, dict) else {}
 args = expected.pop("_args", []) if isinstance(expected, dict) else []
+# Substrings that must each appear in one of the report's notes (recurrences, check levels).
+notes_contain = expected.pop("_notes_contain", []) if isinstance(expected, dict) else []
 tmp = H.tempdir("scenario-" + os.path.basename(scen))
 out = os.path.join(tmp, "out")
 work = os.path.join(tmp, "work")
@@ -24,6 +26,9 @@ if not rd:
     H.fail("no run directory (exit %d)" % p.returncode, p)
 rep = H.load_report(rd)
 bad = H.subset_mismatches(expected, rep)
+for want in notes_contain:
+    if not any(want in n for n in rep.get("notes", [])):
+        bad.append("no note contains %r (notes: %s)" % (want, json.dumps(rep.get("notes", []))[:1500]))
 if bad:
     H.fail("report differs from expected.json:\n  " + "\n  ".join(bad) +
            "\nfinding: " + json.dumps(rep.get("finding", {}), indent=1)[:3000], p)

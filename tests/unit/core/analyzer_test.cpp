@@ -282,6 +282,26 @@ TEST(Analyzer, DivergenceAdviceGivesTheLoweredLearningRate) {
   EXPECT_NE(f.recommendation.actions[0].find("0.05"), std::string::npos) << f.recommendation.actions[0];
 }
 
+TEST(Analyzer, RecurrencesAndCheckLevelChangesAreReported) {
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(check(4, Phase::Loss, "", DType::F32, 0, 1, 0));  // a cheap check on a sampled-out step
+  a.on_event(event(4, NT_EVENT_CHECK_MODE, "full_checks", "{\"level\": \"module\", \"reason\": \"loss\"}"));
+  a.on_step_begin(5);
+  a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 2, 0, 1.0, Role::Output, "output[0]", "aten::exp"));
+  a.on_check(check(5, Phase::Loss, "", DType::F32, 0, 1, 0));
+  const Report r = a.build_report();
+  EXPECT_EQ(r.finding.origin.step, 4);
+  bool pinned = false, mode = false;
+  for (auto& n : r.notes) {
+    pinned |= n.find("step 5") != std::string::npos && n.find("Net/enc_q") != std::string::npos &&
+              n.find("aten::exp") != std::string::npos;
+    mode |= n.find("module checks on every step") != std::string::npos;
+  }
+  EXPECT_TRUE(pinned);
+  EXPECT_TRUE(mode);
+}
+
 TEST(Analyzer, SeriesAreBounded) {
   Analyzer a;
   for (int64_t s = 1; s <= int64_t(Analyzer::kMaxSeriesPoints) + 50; ++s) {
