@@ -28,9 +28,12 @@ build() {  # build DIR SANITIZERS
   cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNANTRACE_WITH_CUDA=OFF \
     -DNANTRACE_BUILD_TESTS=ON -DNANTRACE_SANITIZE="$sanitizers" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
-  local present=()
+  # Targets this tree has (runtime_tests only once tests/unit/runtime exists). The help text
+  # is captured first: `grep -q` on a pipe would end cmake with SIGPIPE under pipefail.
+  local help present=()
+  help=$(cmake --build "$dir" --target help 2>/dev/null)
   for t in "${targets[@]}"; do
-    if cmake --build "$dir" --target help 2>/dev/null | grep -q "^\.\.\. $t\$"; then present+=("$t"); fi
+    if grep -qx "\.\.\. $t" <<<"$help"; then present+=("$t"); fi
   done
   cmake --build "$dir" --target "${present[@]}" -j"$jobs" >"$dir.build.log" 2>&1 ||
     { tail -50 "$dir.build.log"; return 1; }

@@ -64,6 +64,9 @@ bool ChromeTraceWriter::open_fd(int fd, const std::string& label, std::string* e
   buffer_ = "[\n";
   bytes_ = buffer_.size();
   last_write_ = std::chrono::steady_clock::now();
+  // The opening bracket reaches the disk at once: a run killed (or a disk filled) before the
+  // first flush still leaves a trace that loads.
+  write_buffer_locked();
   return true;
 }
 

@@ -425,6 +425,9 @@ bool report_from_json_text(const std::string& text, Report* out, std::string* er
       *error = "not valid JSON (truncated or corrupted?) at byte " + std::to_string(e.byte) + " of " +
                std::to_string(text.size());
     return false;
+  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number like 6E504
+    if (error) *error = std::string("not valid JSON: ") + e.what();
+    return false;
   }
   return report_from_json(j, out, error);
 }

@@ -311,7 +311,47 @@ void environment_section(const Report& r, std::ostringstream& o) {
 
 }  // namespace
 
-std::string render_markdown(const Report& r) {
+namespace {
+
+// Host-provided names (module paths can hold newlines) must not break headings, list items
+// or prose: show control characters escaped everywhere outside the tables' own escaping.
+std::string escape_controls(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (static_cast<unsigned char>(c) < 0x20) out += '?';
+    else out += c;
+  }
+  return out;
+}
+
+Report with_escaped_controls(const Report& in) {
+  Report r = in;
+  auto fix_record = [](CheckRecord& c) {
+    c.site.module_path = escape_controls(c.site.module_path);
+    c.site.module_type = escape_controls(c.site.module_type);
+    c.site.tensor_name = escape_controls(c.site.tensor_name);
+  };
+  fix_record(r.finding.origin);
+  for (auto* v : {&r.finding.inputs, &r.finding.params, &r.finding.replay})
+    for (auto& c : *v) fix_record(c);
+  r.finding.explanation = escape_controls(r.finding.explanation);
+  r.finding.recommendation.headline = escape_controls(r.finding.recommendation.headline);
+  for (auto& a : r.finding.recommendation.actions) a = escape_controls(a);
+  for (auto& e : r.finding.recommendation.evidence) e = escape_controls(e);
+  for (auto& w : r.warnings) w.module_path = escape_controls(w.module_path), w.reason = escape_controls(w.reason);
+  for (auto& k : r.benign_skips) k.first_site = escape_controls(k.first_site);
+  for (auto& n : r.notes) n = escape_controls(n);
+  r.last_checkpoint_before_fault = escape_controls(r.last_checkpoint_before_fault);
+  return r;
+}
+
+}  // namespace
+
+std::string render_markdown(const Report& original) {
+  const Report r = with_escaped_controls(original);
   std::ostringstream o;
   const Finding& f = r.finding;
   o << title_line(r) << "\n";

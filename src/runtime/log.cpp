@@ -32,10 +32,25 @@ void set_level(const std::string& level) {
   else logger().set_level(spdlog::level::info);
 }
 
-void info(const std::string& msg) { logger().info(msg); }
-void warn(const std::string& msg) { logger().warn(msg); }
-void error(const std::string& msg) { logger().error(msg); }
-void debug(const std::string& msg) { logger().debug(msg); }
+namespace {
+// Every log line stays one line, whatever names the host gave its modules.
+std::string one_line(const std::string& msg) {
+  std::string out;
+  out.reserve(msg.size());
+  for (char c : msg) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') out += '?';
+    else out += c;
+  }
+  return out;
+}
+}  // namespace
+
+void info(const std::string& msg) { logger().info(one_line(msg)); }
+void warn(const std::string& msg) { logger().warn(one_line(msg)); }
+void error(const std::string& msg) { logger().error(one_line(msg)); }
+void debug(const std::string& msg) { logger().debug(one_line(msg)); }
 
 void warn_once(const std::string& key, const std::string& msg) {
   // Never destroyed: warnings may be logged from exit handlers.

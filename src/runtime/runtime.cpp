@@ -69,7 +69,10 @@ bool Runtime::start(const char* frontend) {
   started_once_ = true;
   config_ = config_from_environment(&config_errors_);
   log::set_level(config_.log_level);
-  for (auto& e : config_errors_) log::error(e);
+  // A child of the run (a rank, a spawned DataLoader worker) inherits the same environment:
+  // only the process that chose the run directory reports bad settings on stderr.
+  if (config_.run_dir.empty())
+    for (auto& e : config_errors_) log::error(e);
   if (config_.disabled || config_.check_level == CheckLevel::Off) return false;
 
   dir_ = plan_run_directory(config_.output_root, config_.run_dir);

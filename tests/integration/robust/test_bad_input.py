@@ -105,7 +105,12 @@ else:
         if len(stopped) != 1:
             H.fail("disk full: expected one 'trace writing stopped' line, got %r" % lines, p)
         run_dir = rb.the_run_dir(full, p)
-        events = rb.load_trace(os.path.join(run_dir, "trace.json"))
+        trace = os.path.join(run_dir, "trace.json")
+        try:
+            events = rb.load_trace(trace)
+        except Exception as e:  # noqa: BLE001
+            H.fail("disk full: the trace on disk (%d bytes) does not load with ']' appended: %s"
+                   % (os.path.getsize(trace), e), p)
         print("ok disk full: %s; %d events on disk load" % (stopped[0], len(events)))
     finally:
         subprocess.run(["umount", full])

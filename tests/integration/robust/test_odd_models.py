@@ -71,8 +71,8 @@ f = report.get("finding", {})
 if not f.get("found") or WEIRD not in f.get("module_path", "") or f.get("step") != 2:
     problems.append("report.json does not name the planted fault in %r at step 2: %r"
                     % (WEIRD, {k: f.get(k) for k in ("found", "step", "module_path", "kind")}))
-if 'ird<br>name' not in md:
-    problems.append("report.md's summary table lacks the culprit's name with its newline escaped as <br>")
+if 'ird\\\\nname' not in md:
+    problems.append("report.md's summary table lacks the culprit's name with its newline shown escaped (\\n)")
 raw_md = [i + 1 for i, l in enumerate(md.splitlines()) if l.endswith('we"ird')]
 if raw_md:
     problems.append("report.md breaks the weird name over two lines (a raw newline) at lines %s" % raw_md)
