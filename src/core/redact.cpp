@@ -212,8 +212,34 @@ bool is_secret_name(const std::string& raw) {
   return false;
 }
 
+namespace {
+// The regular expressions below restart at every position of a run, so their cost grows with
+// the square of the longest run without white space. Nothing legitimate in a command line or a
+// config value is that long; a run that is could be an inlined key: hide it whole, cheaply.
+constexpr size_t kMaxRun = 512;
+
+std::string redact_overlong_runs(const std::string& text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (std::isspace(static_cast<unsigned char>(text[i]))) {
+      out += text[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+    if (j - i > kMaxRun)
+      out += kRedacted;
+    else
+      out.append(text, i, j - i);
+    i = j;
+  }
+  return out;
+}
+}  // namespace
+
 std::string redact(const std::string& text) {
-  std::string s = redact_url_credentials(text);
+  std::string s = redact_url_credentials(redact_overlong_runs(text));
   s = redact_auth_schemes(s);
   s = redact_key_values(s);
   s = redact_flag_values(s);

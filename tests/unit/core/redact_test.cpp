@@ -105,3 +105,10 @@ TEST(Redact, Idempotent) {
 
 }  // namespace
 }  // namespace nantrace
+
+TEST(Redact, OverlongRunsAreHiddenWholeAndFast) {
+  const std::string huge(8000, 'a');
+  // (Its cost is covered by the fuzz seed corpus/fuzz_redact/long_run_8000.txt, not timed here.)
+  const std::string out = nantrace::redact("python train.py " + huge + " --epochs 3");
+  EXPECT_EQ(out, std::string("python train.py ") + nantrace::kRedacted + " --epochs 3");
+}
