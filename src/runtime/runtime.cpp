@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ namespace nantrace {
 namespace {
 
 void stop_at_exit() { Runtime::instance().stop(); }
+void after_fork_in_child() { Runtime::instance().on_fork_child(); }
 
 std::string read_cmdline() {
   std::ifstream f("/proc/self/cmdline", std::ios::binary);
@@ -97,6 +99,7 @@ bool Runtime::start(const char* frontend) {
   meta_["every"] = std::to_string(config_.every);
   for (auto& [k, v] : meta_) analyzer_.on_meta(k, v);
   active_.store(true, std::memory_order_release);
+  pthread_atfork(nullptr, nullptr, after_fork_in_child);
   construct_exit_statics();
   std::atexit(stop_at_exit);
   return true;

@@ -16,7 +16,8 @@ def _cuda_stream_of(device):
 
 
 def install(api=None):
-    """Install every hook. api: the C binding (default: the library named by NANTRACE_LIB)."""
+    """Install every hook. api: the C binding (default: the runtime library the LD_PRELOAD shim
+    named in NANTRACE_RUNTIME_LIB; NANTRACE_LIB when that is the runtime itself)."""
     global _installed
     if _installed:
         return True
@@ -24,7 +25,7 @@ def install(api=None):
     from . import _modules, _training, _context, _guard
     from ._tensors import DTYPE_CODES
     if api is None:
-        lib = os.environ.get("NANTRACE_LIB")
+        lib = os.environ.get("NANTRACE_RUNTIME_LIB") or os.environ.get("NANTRACE_LIB")
         if not lib:
             return False
         from ._binding import Binding
