@@ -18,35 +18,19 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "temp_files.h"
+
 namespace nantrace {
 namespace {
 
 using nlohmann::json;
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using nantrace::testing::read_all;
 
 // Strict parse: nlohmann rejects NaN/Infinity literals, bad escapes and invalid UTF-8.
 json parse_strict(const std::string& text) { return json::parse(text); }
 
-class TraceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/nantrace_trace_test_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/trace.json";
-  }
-  void TearDown() override {
-    std::string cmd = "rm -rf '" + dir_ + "'";
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
-  }
-  std::string dir_, path_;
-};
+class TraceTest : public nantrace::testing::TempDirTest {};
 
 TEST_F(TraceTest, ClosedFileIsStrictJsonWithEveryEventKind) {
   ChromeTraceWriter w;

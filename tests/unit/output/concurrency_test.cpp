@@ -18,6 +18,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "temp_files.h"
+
 #include "core/sequencer.h"
 #include "output/chrome_trace_writer.h"
 
@@ -26,27 +28,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using nantrace::testing::read_all;
 
-class ConcurrentTraceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/nantrace_concurrency_test_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/trace.json";
-  }
-  void TearDown() override {
-    ::unlink(path_.c_str());
-    ::rmdir(dir_.c_str());
-  }
-  std::string dir_, path_;
-};
+class ConcurrentTraceTest : public nantrace::testing::TempDirTest {};
 
 TEST_F(ConcurrentTraceTest, EventsFromManyThreadsAllArriveOnceAndInPerThreadOrder) {
   constexpr int kThreads = 4;
