@@ -3,8 +3,26 @@ find_package(Threads REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(LIBUNWIND REQUIRED IMPORTED_TARGET libunwind)
+# libunwind: through pkg-config where there is one; else by its header and library, which
+# also finds a copy unpacked under CMAKE_PREFIX_PATH (tools/gpu_deps.sh, for machines that
+# cannot install Debian packages).
+find_package(PkgConfig QUIET)
+if(PKG_CONFIG_FOUND)
+  pkg_check_modules(LIBUNWIND QUIET IMPORTED_TARGET libunwind)
+endif()
+add_library(nantrace_libunwind INTERFACE)
+if(TARGET PkgConfig::LIBUNWIND)
+  target_link_libraries(nantrace_libunwind INTERFACE PkgConfig::LIBUNWIND)
+else()
+  find_path(NANTRACE_LIBUNWIND_INCLUDE_DIR libunwind.h)
+  find_library(NANTRACE_LIBUNWIND_LIBRARY unwind)
+  if(NOT NANTRACE_LIBUNWIND_INCLUDE_DIR OR NOT NANTRACE_LIBUNWIND_LIBRARY)
+    message(FATAL_ERROR "nantrace: libunwind not found (install libunwind-dev, or unpack it under CMAKE_PREFIX_PATH)")
+  endif()
+  target_include_directories(nantrace_libunwind INTERFACE ${NANTRACE_LIBUNWIND_INCLUDE_DIR})
+  target_link_libraries(nantrace_libunwind INTERFACE ${NANTRACE_LIBUNWIND_LIBRARY})
+  message(STATUS "nantrace: libunwind ${NANTRACE_LIBUNWIND_LIBRARY}")
+endif()
 
 # spdlog and fmt are used header-only: libnantrace.so is preloaded into every process a
 # training run starts (shells, ffmpeg, ...), so it should pull in no extra shared objects.

@@ -3,9 +3,13 @@
 #   tools/gpu_check.sh [BUILD_DIR]
 # builds nantrace (Release), runs the CUDA unit tests, checks libnantrace.so links no CUDA
 # library, measures the scan kernel against a device-to-device copy, runs the demo on CUDA
-# under nantrace and checks that the report names the module, the op and a kernel, and
-# measures the training-step overhead. Prints everything (also to BUILD_DIR/gpu_check.log);
-# exits non-zero when any step fails or misses its target.
+# under nantrace and checks that the report names the module, the op and a kernel and that
+# the culprit was captured at the fault's recurrence and replayed (fix verified, repro saved),
+# and measures the training-step overhead. Prints everything (also to BUILD_DIR/gpu_check.log,
+# and to $OUT/gpu_check.log under the device tool); exits non-zero when any step fails or
+# misses its target.
+# A GPU machine that cannot install Debian packages builds against the ones tools/gpu_deps.sh
+# downloaded into .gpudeps/ (carried there; docs/gpu.md has the device tool's call).
 set -u -o pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +19,11 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 mkdir -p "$BUILD"
 LOG="$BUILD/gpu_check.log"
-exec > >(tee "$LOG") 2>&1
+if [[ -n "${OUT:-}" && -d "${OUT:-}" ]]; then
+  exec > >(tee "$LOG" "$OUT/gpu_check.log") 2>&1
+else
+  exec > >(tee "$LOG") 2>&1
+fi
 
 failures=()
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
@@ -26,7 +34,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' || fail "torch import"
 
 step "configure + build (Release, -j16)"
-if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD/configure.log" 2>&1; then
+cmake_extra=()
+if compgen -G "$ROOT/.gpudeps/*.deb" >/dev/null; then
+  prefix="$("$ROOT/tools/gpu_deps.sh" --unpack)" || fail "unpacking .gpudeps"
+  echo "dependencies from .gpudeps, unpacked under $prefix"
+  cmake_extra=(-DCMAKE_PREFIX_PATH="$prefix")
+fi
+if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DNANTRACE_PYTHON="$PYTHON" "${cmake_extra[@]}" \
+     >"$BUILD/configure.log" 2>&1; then
   grep -E "nantrace:" "$BUILD/configure.log"
   timeout 240 cmake --build "$BUILD" -j16 2>&1 | tail -5 || fail "build"
 else
@@ -51,37 +66,44 @@ rc=$?
 [[ $rc -eq 0 ]] || fail "scan benchmark (exit $rc: 2 = below target, 1 = error or wrong result)"
 
 step "demo on CUDA under nantrace (fp16 autocast, planted fault)"
-marker="$BUILD/.demo_start"; touch "$marker"
-( cd "$ROOT" && timeout 180 "$ROOT/tools/nantrace" run -- "$PYTHON" tools/demo/train_tiny_vits.py --device cuda ) 2>&1 | tail -40
-report="$(find "$ROOT" "$BUILD" /tmp -maxdepth 5 -name report.json -newer "$marker" 2>/dev/null | head -1)"
+runs="$BUILD/runs"; rm -rf "$runs"; mkdir -p "$runs"
+( cd "$ROOT" && timeout 180 "$ROOT/tools/nantrace" run --lib "$LIB" --dir "$runs" -- \
+    "$PYTHON" tools/demo/train_tiny_vits.py --device cuda --steps 30 ) 2>&1 | tail -40
+report="$(find "$runs" -maxdepth 2 -name report.json 2>/dev/null | head -1)"
 if [[ -z "$report" ]]; then
   fail "no report.json written by the demo run"
 else
   echo "report: $report"
-  "$PYTHON" - "$report" <<'PY' || fail "report does not name module, op and kernel"
-import json, sys
+  [[ -n "${OUT:-}" && -d "${OUT:-}" ]] && cp "$report" "$OUT/demo_report.json" && cp "${report%.json}.md" "$OUT/demo_report.md"
+  "$PYTHON" - "$report" <<'PY' || fail "report does not name module, op and kernel, or the recurrence was not captured"
+import json, os, sys
 r = json.load(open(sys.argv[1]))
-f = r.get("finding", r)
-origin = f.get("origin", {}) or {}
-site = origin.get("site", origin)
-def first(*vals):
-    for v in vals:
-        if v:
-            return v
-    return None
-module = first(f.get("module_path"), f.get("module"), site.get("module_path"), site.get("module"))
-op = first(f.get("op"), site.get("op"))
-kernels = first(f.get("kernels"), origin.get("kernels"))
-print("finding: kind=%s step=%s phase=%s" % (f.get("kind"), first(f.get("step"), origin.get("step")), first(f.get("phase"), site.get("phase"))))
-print("  module:", module)
-print("  op:", op)
-print("  kernels:", kernels)
-sys.exit(0 if module and op and kernels else 1)
+f = r["finding"]
+notes = r.get("notes", [])
+print("finding: kind=%s step=%s phase=%s" % (f.get("kind"), f.get("step"), f.get("phase")))
+print("  module:", f.get("module_path"))
+print("  op:", f.get("op"))
+print("  kernels:", f.get("kernels"))
+print("  explanation:", f.get("explanation"))
+print("  fix:", (f.get("recommendation") or {}).get("headline"))
+for n in notes:
+    print("  note:", n[:200])
+repro = os.path.join(os.path.dirname(sys.argv[1]), "repro", "origin_module.pt")
+checks = {
+    "module named": f.get("module_path") == "TinyVits/enc_q",
+    "op named": f.get("op") == "aten::exp",
+    "kernel named": bool(f.get("kernels")),
+    "captured at a recurrence": "recurred at step" in (f.get("explanation") or ""),
+    "fix verified on the captured inputs": any(n.startswith("replay") for n in notes) and os.path.isfile(repro),
+}
+for k, v in checks.items():
+    print("  %-40s %s" % (k, "yes" if v else "NO"))
+sys.exit(0 if all(checks.values()) else 1)
 PY
 fi
 
 step "training-step overhead on CUDA (target <= 1.05 at module level)"
-( cd "$ROOT" && timeout 180 "$PYTHON" tools/bench_overhead.py --device cuda ) 2>&1 | tail -20 || fail "overhead benchmark"
+( cd "$ROOT" && timeout 180 "$PYTHON" tools/bench_overhead.py --device cuda --mode processes --clock wall --lib "$LIB" --steps 40 --reps 3 ) 2>&1 | tail -20 || fail "overhead benchmark"
 
 echo
 if [[ ${#failures[@]} -eq 0 ]]; then
