@@ -22,7 +22,7 @@ def install(api=None):
     if _installed:
         return True
     from . import _runtime as R
-    from . import _modules, _training, _context, _guard
+    from . import _capture, _modules, _training, _context, _guard
     from ._tensors import DTYPE_CODES
     if api is None:
         lib = os.environ.get("NANTRACE_RUNTIME_LIB") or os.environ.get("NANTRACE_LIB")
@@ -34,6 +34,7 @@ def install(api=None):
     _plan_run(api)
     R.on_started.append(_enter_op_level)
     _context.install()
+    R.on_step_begin.append(_capture.on_step_begin)
     _modules.install()
     _training.install()
     if hasattr(os, "register_at_fork"):
@@ -69,6 +70,23 @@ def _enter_op_level():
         global op_level_mode
         op_level_mode = OpCheckMode()
         op_level_mode.__enter__()  # stays on for the whole run (main thread)
+
+
+def suspend():
+    """Remove every hook and patch but keep the run going; resume() puts them back. For the
+    paired overhead benchmark (tools/bench_overhead.py), whose plain steps run in the same
+    process as its nantrace steps. Call between training steps only."""
+    from . import _modules, _training
+    if _installed:
+        _modules.uninstall()
+        _training.uninstall()
+
+
+def resume():
+    from . import _modules, _training
+    if _installed and not _modules._handles:
+        _modules.install()
+        _training.install()
 
 
 def uninstall():
