@@ -66,8 +66,10 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
   if (bad) ++nonfinite_checks_;
 
   if (rec.site.role != Role::Output) {
-    // Evidence for the site just found (inputs, parameters, replayed ops).
-    if (collecting_evidence_) attach_evidence(rec);
+    // Evidence for the site just found (inputs, parameters, replayed ops), or from a replay
+    // of it on inputs captured at a later recurrence.
+    if (collecting_evidence_ || (replay_open_ && origin_ && rec.site.module_path == origin_->site.module_path))
+      attach_evidence(rec);
     else if (candidate_ && same_site(rec, *candidate_) && candidate_inputs_.size() < kMaxEvidence)
       candidate_inputs_.push_back(rec);
     return out;
@@ -225,12 +227,19 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
       }
       break;
     case NT_EVENT_NOTE:
-      if (ev.name == "fix_check" && d.is_object()) {
+      if (ev.name == "replay_start") {
+        const bool for_origin = origin_ && d.is_object() && d.contains("module") && d["module"].is_string() &&
+                                d["module"].get<std::string>() == origin_->site.module_path;
+        replay_open_ = for_origin;
+        if (for_origin && json_bool(d, "recurrence").value_or(false))
+          replay_captured_step_ = int64_t(json_number(d, "step").value_or(-1));
+      } else if (ev.name == "fix_check" && d.is_object()) {
         fp32_replay_finite_ = json_bool(d, "finite");
         fp32_replay_max_abs_ = json_number(d, "max_abs").value_or(0);
       } else if (!ev.name.empty() && notes_.size() < 100) {
         notes_.push_back(ev.name + (ev.detail_json.empty() ? "" : ": " + ev.detail_json));
       }
+      if (ev.name == "replay") replay_open_ = false;
       break;
     default:
       break;
@@ -342,7 +351,11 @@ Finding Analyzer::finding() const {
       const size_t replayed = replay_.size();
       f.replay = c.op_inputs;
       f.replay.push_back(*c.op_record);
-      f.explanation += " (pinned by re-running the module on its captured inputs: " + std::to_string(replayed) +
+      const std::string when = replay_captured_step_ >= 0
+                                   ? "its inputs captured when the fault recurred at step " +
+                                         std::to_string(replay_captured_step_)
+                                   : "its captured inputs";
+      f.explanation += " (pinned by re-running the module on " + when + ": " + std::to_string(replayed) +
                        " op checks, the first non-finite output came from `" + c.op + "`)";
     }
   }

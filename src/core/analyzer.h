@@ -72,6 +72,10 @@ class Analyzer {
   std::optional<CheckRecord> origin_;
   std::optional<CheckRecord> candidate_;  // non-finite gradient awaiting the scaler's verdict
   bool collecting_evidence_ = false;
+  // Between the frontend's "replay_start" and "replay" notes for the origin's module: the
+  // checks of a replay of the culprit, which for device tensors runs at a later recurrence.
+  bool replay_open_ = false;
+  int64_t replay_captured_step_ = -1;  // step of the recurrence whose inputs were replayed
   std::vector<CheckRecord> inputs_, params_, replay_;
   std::vector<CheckRecord> candidate_inputs_;
 

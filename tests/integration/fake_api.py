@@ -81,3 +81,35 @@ class FakeApi:
             if not c.finite and all(getattr(c, k) == v for k, v in where.items()):
                 return c
         return None
+
+
+NT_PENDING = 2
+
+
+class AsyncFakeApi(FakeApi):
+    """Answers forward-phase checks the way the library answers CUDA checks: NT_PENDING at
+    once, the verdict only later, through origin_found() / finding_json(), from the step after
+    the first non-finite forward output (the scan result arrives after the forward returned)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.origin = None
+
+    def check(self, phase, role, path, mtype, op, name, t, want_stats=False):
+        r = super().check(phase, role, path, mtype, op, name, t, want_stats)
+        if phase != 2:  # forward only: enough to make the hooks take the asynchronous path
+            return r
+        c = self.checks[-1]
+        if not c.finite and role == 0 and self.origin is None:
+            self.origin = c
+        return NT_PENDING
+
+    def origin_found(self):
+        return int(self.origin is not None and self.step > self.origin.step)
+
+    def finding_json(self):
+        if not self.origin_found():
+            return "{}"
+        o = self.origin
+        return json.dumps({"found": True, "kind": "fp16_overflow", "phase": "forward", "step": o.step,
+                           "module_path": o.path, "module_type": o.mtype, "device": "cuda:0"})

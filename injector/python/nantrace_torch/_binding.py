@@ -112,6 +112,7 @@ class _Scratch:
         self.tensor.strides = ctypes.cast(self.strides, ctypes.POINTER(ctypes.c_int64))
         self.site_ref = ctypes.byref(self.site)
         self.tensor_ref = ctypes.byref(self.tensor)
+        self.on_cuda = True  # device fields not yet set: the first CPU check writes them
 
 
 class Binding:
@@ -169,11 +170,16 @@ class Binding:
         return s.decode("utf-8", "replace") if s else "{}"
 
     def check(self, phase, role, path, mtype, op, name, t, want_stats=False):
-        """Check one eligible tensor (see _tensors.eligible). Strings are bytes or None."""
-        s = getattr(self._tls, "s", None)
-        if s is None:
+        """Check one eligible tensor (see _tensors.eligible). Strings are bytes or None.
+
+        On the hot path: a few hundred calls per training step, so every attribute access
+        counts (slice assignment fills sizes/strides in one C loop)."""
+        try:
+            s = self._tls.s
+        except AttributeError:
             s = self._tls.s = _Scratch()
-        nd = t.dim()
+        shape = t.shape
+        nd = len(shape)
         if nd > MAX_NDIM:
             return NT_SKIPPED
         site = s.site
@@ -187,21 +193,20 @@ class Binding:
         ten.data = t.data_ptr()
         ten.dtype = self._dtype_codes[t.dtype]
         ten.ndim = nd
-        sizes, strides = s.sizes, s.strides
-        shape = t.shape
-        stride = t.stride()
-        for i in range(nd):
-            sizes[i] = shape[i]
-            strides[i] = stride[i]
-        dev = t.device
-        if dev.type == "cuda":
+        if nd:
+            s.sizes[:nd] = shape
+            s.strides[:nd] = t.stride()
+        if t.is_cuda:
+            dev = t.device
             ten.device_type = DEVICE_CUDA
             ten.device_index = dev.index or 0
             ten.stream = self._cuda_stream_of(dev)
-        else:
+            s.on_cuda = True
+        elif s.on_cuda:  # CPU fields are written only when the previous check was not on CPU
             ten.device_type = DEVICE_CPU
             ten.device_index = 0
             ten.stream = 0
+            s.on_cuda = False
         if want_stats:
             st = NtStats()
             r = self._check(s.site_ref, s.tensor_ref, ctypes.byref(st))

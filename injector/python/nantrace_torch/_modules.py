@@ -2,32 +2,39 @@
 batches entering the root model, evidence and replay on the first non-finite forward output."""
 import json
 import sys
+from weakref import ref as _weakref
 
 import torch
 from torch.nn.modules import module as nn_module
 
 from . import _binding as B
+from . import _capture
 from . import _guard
 from . import _runtime as R
 from ._paths import root_info
-from ._tensors import iter_tensors, bname
+from ._tensors import eligible, iter_tensors, bname
 
 _handles = []
 _evidence_left = 4      # evidence checks for at most this many non-finite module outputs
 _replayed = False
-culprit = None          # id() of the module where op-level checking switched on
+culprit = None          # path (bytes) of the module where op-level checking switched on
 _op_mode = None         # OpCheckMode used inside the culprit
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 
 
 class Frame:
-    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info")
+    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen")
 
-    def __init__(self, module, path, mtype, root, info):
+    def __init__(self, module, path, mtype, root, info, seen):
         self.module, self.path, self.mtype = module, path, mtype
         self.root, self.info = root, info
         self.pushed = False
         self.opmode = False
+        # Tensors already checked in this root forward: id -> (weakref, version). Shared by
+        # every frame under one root; a container handing on its child's output unchanged
+        # (nn.Sequential, a model returning its submodules' feature maps) is not checked
+        # again, nor does its gradient get a second hook.
+        self.seen = seen
 
 
 def _unwind_to(st, module):
@@ -74,7 +81,7 @@ def _pre_hook(module, args, kwargs):
             R.activity()
         R.set_phase(B.PHASE_FORWARD)
         path, mtype = info.paths[id(module)]
-        frame = Frame(module, path, mtype, module, info)
+        frame = Frame(module, path, mtype, module, info, {})
         if info.has_params:
             _check_batch(path, mtype, args, _caller_kwargs())
     else:
@@ -83,12 +90,12 @@ def _pre_hook(module, args, kwargs):
         if e is None:
             name = type(module).__name__
             e = (bname(parent.path.decode() + "/" + name), bname(name))
-        frame = Frame(module, e[0], e[1], parent.root, parent.info)
+        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen)
     st.append(frame)
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
         frame.pushed = True
-    if culprit is not None and id(module) == culprit and _op_mode is not None:
+    if culprit is not None and frame.path == culprit and _op_mode is not None:
         _op_mode.__enter__()
         frame.opmode = True
     return None
@@ -139,6 +146,8 @@ def _post_hook(module, args, kwargs, output):
     try:
         if frame.pushed:
             _check_outputs(frame, module, args, kwargs, output)
+        if _capture.armed_path is not None and frame.path == _capture.armed_path:
+            _capture.on_forward(module, args, kwargs, output, frame.path, frame.mtype)
     finally:
         if frame.pushed:
             R.api.scope_pop()
@@ -150,62 +159,103 @@ def _check_outputs(frame, module, args, kwargs, output):
     api = R.api
     path, mtype = frame.path, frame.mtype
     grad_on = torch.is_grad_enabled()
-    recent = R.tls.__dict__.setdefault("recent", [])
-    for name, t in iter_tensors(output, "output"):
-        # A container returning its last child's tensor (nn.Sequential): already checked.
+    seen = frame.seen
+    if type(output) in _PLAIN_TENSORS:  # the common case: no container walk
+        outputs = ((_OUTPUT, output),) if eligible(output) else ()
+    else:
+        outputs = iter_tensors(output, "output")
+    for name, t in outputs:
         ver = t._version
-        if any(r is t and v == ver for r, v in recent):
-            continue
-        recent.append((t, ver))
-        if len(recent) > 4:
-            del recent[0]
-        r = api.check(B.PHASE_FORWARD, B.ROLE_OUTPUT, path, mtype, None, bname(name), t)
+        prev = seen.get(id(t))
+        if prev is not None and prev[1] == ver and prev[0]() is t:
+            continue  # checked at a submodule's output and not modified since
+        seen[id(t)] = (_weakref(t), ver)
+        bn = name if name is _OUTPUT else bname(name)
+        r = api.check(B.PHASE_FORWARD, B.ROLE_OUTPUT, path, mtype, None, bn, t)
         if r == B.NT_NONFINITE:
             _on_nonfinite_output(frame, module, args, kwargs)
         if grad_on and t.requires_grad:
-            t.register_hook(_grad_hook(path, mtype, bname("grad_" + name)))
+            t.register_hook(_grad_check(path, mtype, bn))
 
 
-def _grad_hook(path, mtype, gname):
-    @_guard.guarded("backward")
-    def hook(grad):
-        if grad is not None and not R.suspended():
-            from ._tensors import eligible
-            if eligible(grad):
-                R.api.check(B.PHASE_BACKWARD, B.ROLE_OUTPUT, path, mtype, None, gname, grad)
+_OUTPUT = b"output"
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+_grad_checks = {}  # (path, output name) -> GradCheck, reused every step
+
+
+class GradCheck:
+    """Tensor hook: checks the gradient arriving at one module output in backward. One object
+    per (module path, output name), made once and registered again at every forward: building a
+    closure per output per step cost more than the check itself."""
+
+    __slots__ = ("path", "mtype", "name")
+
+    def __init__(self, path, mtype, name):
+        self.path, self.mtype, self.name = path, mtype, name
+
+    def __call__(self, grad):
+        if not _guard.enabled("backward"):
+            return None
+        try:
+            if grad is not None and not R.suspended() and eligible(grad):
+                R.api.check(B.PHASE_BACKWARD, B.ROLE_OUTPUT, self.path, self.mtype, None, self.name, grad)
+        except Exception as e:  # noqa: BLE001 - never into the host's backward
+            _guard.disable("backward", e)
         return None
-    return hook
+
+
+def _grad_check(path, mtype, out_name):
+    key = (path, out_name)
+    h = _grad_checks.get(key)
+    if h is None or h.mtype != mtype:
+        if len(_grad_checks) > 20000:
+            _grad_checks.clear()
+        h = _grad_checks[key] = GradCheck(path, mtype, bname("grad_" + out_name.decode("utf-8", "replace")))
+    return h
+
+
+def arm_op_level(path):
+    """Check every op inside the module at `path` from now on (module level only), so that a
+    recurrence of the fault is pinned to its op in the live run."""
+    global culprit, _op_mode
+    if culprit is not None or R.check_level != 1:
+        return
+    from ._opcheck import OpCheckMode
+    _op_mode = OpCheckMode()
+    culprit = path
+    R.api.event(B.EVENT_CHECK_MODE, path.decode("utf-8", "replace"),
+                json.dumps({"module": path.decode("utf-8", "replace"), "level": "op", "step": R.counter.step}))
+
+
+def check_evidence(module, args, kwargs, path, mtype):
+    """Check a module's inputs (role INPUT) and its own parameters and buffers (role PARAM),
+    the evidence for its non-finite output. Returns (any of them non-finite, all on CPU)."""
+    api = R.api
+    inputs_bad = False
+    on_cpu = True
+    for prefix, obj in (("args", args), ("kwargs", kwargs or {})):
+        for name, t in iter_tensors(obj, prefix):
+            on_cpu &= t.is_cpu
+            inputs_bad |= api.check(B.PHASE_FORWARD, B.ROLE_INPUT, path, mtype, None, bname(name), t) == B.NT_NONFINITE
+    for pname, p in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+        if eligible(p):
+            on_cpu &= p.is_cpu
+            inputs_bad |= api.check(B.PHASE_FORWARD, B.ROLE_PARAM, path, mtype, None, bname(pname), p) == B.NT_NONFINITE
+    return inputs_bad, on_cpu
 
 
 def _on_nonfinite_output(frame, module, args, kwargs):
     """Evidence for a non-finite forward output: the module's inputs and direct parameters;
     then, the first time and for CPU tensors, replay it to pin the op and verify the fix."""
-    global _evidence_left, _replayed, culprit, _op_mode
+    global _evidence_left, _replayed
     if _evidence_left <= 0:
         return
     _evidence_left -= 1
-    api = R.api
     path, mtype = frame.path, frame.mtype
-    inputs_bad = False
-    on_cpu = True
-    for prefix, obj in (("args", args), ("kwargs", kwargs or {})):
-        for name, t in iter_tensors(obj, prefix):
-            on_cpu &= t.device.type == "cpu"
-            inputs_bad |= api.check(B.PHASE_FORWARD, B.ROLE_INPUT, path, mtype, None, bname(name), t) == B.NT_NONFINITE
-    from ._tensors import eligible
-    for pname, p in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
-        if eligible(p):
-            on_cpu &= p.device.type == "cpu"
-            inputs_bad |= api.check(B.PHASE_FORWARD, B.ROLE_PARAM, path, mtype, None, bname(pname), p) == B.NT_NONFINITE
+    inputs_bad, on_cpu = check_evidence(module, args, kwargs, path, mtype)
     if inputs_bad:
         return  # propagated here; the origin is earlier
-    if culprit is None and R.check_level == 1:
-        from ._opcheck import OpCheckMode
-        _op_mode = OpCheckMode()
-        culprit = id(module)
-        api.event(B.EVENT_CHECK_MODE, path.decode("utf-8", "replace"),
-                  json.dumps({"module": path.decode("utf-8", "replace"), "level": "op",
-                              "step": R.counter.step}))
+    arm_op_level(path)
     if not _replayed and on_cpu:
         _replayed = True
         from . import _replay
@@ -263,3 +313,5 @@ def _post_hook_nokw(module, args, output):
 def reset_for_tests():
     global _evidence_left, _replayed, culprit, _op_mode
     _evidence_left, _replayed, culprit, _op_mode = 4, False, None, None
+    _grad_checks.clear()
+    _capture.reset_for_tests()

@@ -80,7 +80,11 @@ class ReplayMode(TorchDispatchMode):
             api.check(B.PHASE_FORWARD, B.ROLE_INPUT, self.path, self.mtype, op, bname(name), t)
         bad = False
         for name, t in outs:
-            if api.check(B.PHASE_FORWARD, B.ROLE_REPLAY, self.path, self.mtype, op, bname(name), t) == B.NT_NONFINITE:
+            r = api.check(B.PHASE_FORWARD, B.ROLE_REPLAY, self.path, self.mtype, op, bname(name), t)
+            # A device check answers later (NT_PENDING); the replay must stop at this op, so
+            # it reads the answer now. That synchronizes the device: this is the one-off replay
+            # after a fault, not the training.
+            if r == B.NT_NONFINITE or (r != B.NT_FINITE and not bool(torch.isfinite(t).all())):
                 bad = True
         if bad:
             self.found = op.decode()

@@ -1,4 +1,7 @@
-"""Replay the culprit module on its captured inputs (CPU, once per run).
+"""Replay the culprit module on its captured inputs (once per run).
+
+Inputs are captured at the fault for CPU tensors (_modules), or at a later recurrence for CUDA
+tensors (_capture); the replay runs on the device they are on.
 
 1. Pin the op: run a deep copy of the module under the same autocast state, with a dispatch
    mode that checks every aten op (role REPLAY) and stops at the first non-finite output.
@@ -6,8 +9,12 @@
    bf16 autocast when the run used fp16 autocast; report each as a "fix_check" note.
 3. Save module + inputs + autocast state to <run_dir>/repro/origin_module.pt for `nantrace repro`.
 
+A "replay_start" note opens the replay and the "replay" note closes it: the analysis takes the
+checks between them as the replay's evidence, whatever step they come at.
+
 The host's state never changes: the module is copied, inputs are cloned, the RNG is forked and
-nothing here runs with gradients.
+nothing here runs with gradients. On CUDA the replay reads results back, so it synchronizes the
+device, once, after the fault.
 """
 import copy
 import os
@@ -22,15 +29,17 @@ from ._tensors import map_tensors, detached_clone, iter_tensors
 _orig_save = None  # torch.save before our wrapper, set by _training.install
 
 
-def autocast_state():
-    st = {"device_type": "cpu", "enabled": False, "dtype": None}
+def autocast_state(device_type="cpu"):
+    st = {"device_type": device_type, "enabled": False, "dtype": None}
     try:
-        if torch.is_autocast_enabled("cpu"):
-            st.update(enabled=True, dtype=str(torch.get_autocast_dtype("cpu")).replace("torch.", ""))
+        if torch.is_autocast_enabled(device_type):
+            st.update(enabled=True, dtype=str(torch.get_autocast_dtype(device_type)).replace("torch.", ""))
     except Exception:  # noqa: BLE001 - older torch
         try:
-            if torch.is_autocast_cpu_enabled():
+            if device_type == "cpu" and torch.is_autocast_cpu_enabled():
                 st.update(enabled=True, dtype=str(torch.get_autocast_cpu_dtype()).replace("torch.", ""))
+            elif device_type == "cuda" and torch.is_autocast_enabled():
+                st.update(enabled=True, dtype=str(torch.get_autocast_gpu_dtype()).replace("torch.", ""))
         except Exception:  # noqa: BLE001
             pass
     return st
@@ -44,8 +53,10 @@ def run_module(module, args, kwargs, autocast, mode=None):
     """Run module(*args, **kwargs) on clones, without grad, RNG forked. Returns the output."""
     args = map_tensors(args, detached_clone)
     kwargs = map_tensors(kwargs or {}, detached_clone)
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        with torch.autocast("cpu", dtype=_dtype(autocast.get("dtype")) or torch.bfloat16,
+    device_type = autocast.get("device_type") or "cpu"
+    devices = [torch.cuda.current_device()] if device_type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        with torch.autocast(device_type, dtype=_dtype(autocast.get("dtype")) or torch.bfloat16,
                             enabled=bool(autocast.get("enabled"))):
             if mode is not None:
                 with mode:
@@ -72,21 +83,35 @@ def to_fp32(obj):
 
 def variants(autocast):
     """The fixes worth verifying for this run's precision."""
-    out = [("fp32", {"enabled": False, "dtype": None}, True)]
+    dev = autocast.get("device_type") or "cpu"
+    out = [("fp32", {"device_type": dev, "enabled": False, "dtype": None}, True)]
     if autocast.get("enabled") and autocast.get("dtype") == "float16":
-        out.append(("bf16", {"enabled": True, "dtype": "bfloat16"}, False))
+        out.append(("bf16", {"device_type": dev, "enabled": True, "dtype": "bfloat16"}, False))
     return out
 
 
-def replay_and_verify(module, args, kwargs, path, mtype):
+def device_type_of(args, kwargs):
+    for obj in (args, kwargs or {}):
+        for _, t in iter_tensors(obj, "x"):
+            return t.device.type
+    return "cpu"
+
+
+def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured=None):
+    """autocast: the autocast state the module ran under (default: the current one on the
+    inputs' device). captured: {"step": N, "recurrence": True} when the inputs come from a
+    recurrence after the first finding rather than from the fault itself."""
     from ._opcheck import ReplayMode, StopReplay
     api = R.api
     R.tls.suspended = True  # our own hooks stay out of the replay
     try:
-        ac = autocast_state()
+        ac = autocast or autocast_state(device_type_of(args, kwargs))
+        api.event(B.EVENT_NOTE, "replay_start", R.dumps(dict({"module": path.decode("utf-8", "replace"),
+                                                              "step": R.counter.step}, **(captured or {}))))
         try:
             pristine = copy.deepcopy(module)
         except Exception as e:  # noqa: BLE001 - e.g. modules that cannot be copied
+            api.event(B.EVENT_NOTE, "replay", R.dumps({"module": path.decode("utf-8", "replace"), "op": None}))
             api.event(B.EVENT_NOTE, "replay_unavailable", R.dumps({"reason": "deepcopy failed: %s" % e}))
             return
         cap_args = map_tensors(args, detached_clone)
@@ -115,12 +140,12 @@ def replay_and_verify(module, args, kwargs, path, mtype):
                 res = {"variant": name, "error": str(e)[:200]}
             api.event(B.EVENT_NOTE, "fix_check", R.dumps(res))
         # 3. save for `nantrace repro`
-        _save_repro(pristine, cap_args, cap_kwargs, ac, path, mtype)
+        _save_repro(pristine, cap_args, cap_kwargs, ac, path, mtype, (captured or {}).get("step"))
     finally:
         R.tls.suspended = False
 
 
-def _save_repro(module, args, kwargs, ac, path, mtype):
+def _save_repro(module, args, kwargs, ac, path, mtype, step=None):
     api = R.api
     run_dir = api.run_dir()
     if not run_dir:
@@ -132,7 +157,7 @@ def _save_repro(module, args, kwargs, ac, path, mtype):
             "module": module, "args": args, "kwargs": kwargs, "autocast": ac,
             "module_path": path.decode("utf-8", "replace"),
             "module_type": mtype.decode("utf-8", "replace"),
-            "step": R.counter.step,
+            "step": step if step is not None else R.counter.step,
             "script": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "",
             "torch": torch.__version__,
         }

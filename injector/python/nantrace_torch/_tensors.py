@@ -17,8 +17,10 @@ _MAX_DEPTH = 6
 
 
 def eligible(t):
+    # is_cpu / is_cuda are plain flags; t.device would build a torch.device object per call,
+    # and this runs for every checked tensor.
     return (type(t) in _PLAIN and t.dtype in DTYPE_CODES and t.layout is _STRIDED
-            and t.device.type in ("cpu", "cuda") and t.numel() > 0)
+            and (t.is_cpu or t.is_cuda) and t.numel() > 0)
 
 
 _name_cache = {}

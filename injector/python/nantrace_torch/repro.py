@@ -26,24 +26,30 @@ def _load_main_definitions(script):
 
 
 def _load(path):
+    """The saved blob, and the device it replays on: where it was captured when that device is
+    here, else the CPU."""
     import json
     import torch
-    script = None
+    meta = {}
     try:
         with open(os.path.splitext(path)[0] + ".json", encoding="utf-8") as f:
-            script = json.load(f).get("script")
+            meta = json.load(f)
     except (OSError, ValueError):
         pass
+    script = meta.get("script") if isinstance(meta, dict) else None
+    captured_on = ((meta.get("autocast") or {}).get("device_type") if isinstance(meta, dict) else None) or "cpu"
+    device = captured_on if captured_on == "cpu" or (captured_on == "cuda" and torch.cuda.is_available()) else "cpu"
+    map_location = None if device == captured_on else "cpu"
     if script:  # modules imported by the training script sit next to it
         sys.path.insert(0, os.path.dirname(script))
     try:
-        return torch.load(path, weights_only=False)
+        return torch.load(path, weights_only=False, map_location=map_location), captured_on, device
     except AttributeError as e:  # a class defined in the script's __main__
         if not script or not os.path.isfile(script):
             raise SystemExit("nantrace: cannot rebuild the module (%s); its class was defined in "
                              "a script that is not available (%s)" % (e, script or "unknown"))
     _load_main_definitions(script)
-    return torch.load(path, weights_only=False)
+    return torch.load(path, weights_only=False, map_location=map_location), captured_on, device
 
 
 def main(argv):
@@ -52,9 +58,13 @@ def main(argv):
         return 2
     from ._replay import run_module, summarize, to_fp32, variants
     import copy
-    blob = _load(argv[0])
+    blob, captured_on, device = _load(argv[0])
     module, args, kwargs, ac = blob["module"], blob["args"], blob["kwargs"], blob["autocast"]
     print("module: %s (%s), captured at step %s" % (blob.get("module_path"), blob.get("module_type"), blob.get("step")))
+    if device != captured_on:
+        ac = dict(ac, device_type=device)
+        print("captured on %s, which this machine lacks: replaying on %s (autocast there may round "
+              "differently)" % (captured_on, device))
     res = summarize(run_module(copy.deepcopy(module), args, kwargs, ac))
     print("as captured (autocast %s): finite=%s max_abs=%.6g" % (
         ac.get("dtype") if ac.get("enabled") else "off", res["finite"], res["max_abs"]))

@@ -181,6 +181,39 @@ TEST(Analyzer, ReplayPinsTheOpAndItsInputs) {
   EXPECT_TRUE(clamp_advice);
 }
 
+TEST(Analyzer, ReplayOfALaterRecurrencePinsTheOpOnlyInsideItsWindow) {
+  // Device checks: the origin is known only after its forward, so the culprit is replayed on
+  // inputs captured when the fault recurs, steps later, between replay_start and replay notes.
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(check(3, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 20.0));
+  a.on_check(finite(3, Phase::Loss, "", DType::F32));  // ends the evidence of step 3
+  a.on_step_begin(4);
+  // Outside any replay window a replay-role check is not evidence.
+  a.on_check(check(4, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 1.0, Role::Replay, "out", "aten::mul"));
+  EXPECT_TRUE(a.finding().op.empty());
+  // A window for another module is not the origin's either.
+  a.on_event(event(4, NT_EVENT_NOTE, "replay_start", R"({"module":"Net/dec","step":4,"recurrence":true})"));
+  a.on_check(check(4, Phase::Forward, "Net/dec", DType::F16, 0, 5, 0, 1.0, Role::Replay, "out", "aten::add"));
+  a.on_event(event(4, NT_EVENT_NOTE, "replay", R"({"module":"Net/dec","op":"aten::add"})"));
+  EXPECT_TRUE(a.finding().op.empty());
+  a.on_step_begin(5);
+  a.on_event(event(5, NT_EVENT_NOTE, "replay_start", R"({"module":"Net/enc_q","step":5,"recurrence":true})"));
+  a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 0, 0, 3.0, Role::Input, "args[0]"));
+  a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 0, 0, 12.5, Role::Input, "args[0]", "aten::exp"));
+  a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 40000.0, Role::Replay, "out", "aten::exp"));
+  a.on_event(event(5, NT_EVENT_NOTE, "replay", R"({"module":"Net/enc_q","op":"aten::exp"})"));
+  // After the window closes, nothing more is taken.
+  a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 1.0, Role::Replay, "out", "aten::log"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.origin.step, 3);
+  EXPECT_EQ(f.op, "aten::exp");
+  EXPECT_EQ(f.kind, FaultKind::Fp16Overflow);
+  ASSERT_EQ(f.inputs.size(), 1u);
+  EXPECT_EQ(f.inputs[0].step, 5);
+  EXPECT_NE(f.explanation.find("recurred at step 5"), std::string::npos) << f.explanation;
+}
+
 TEST(Analyzer, LogOfZeroIsDivisionByZeroAndNegativeLogIsInvalid) {
   {
     Analyzer a;
