@@ -19,10 +19,18 @@ figure is the median of the per-round ratios, with its interquartile range.
 --mode processes: each variant in its own child process, repetitions interleaved; the
 figure is the ratio of median step times. Also compares the losses across variants.
 
+--mode instructions: each variant in its own child process under valgrind's callgrind, which
+counts instructions, not seconds: the same count whatever else the machine runs. A variant runs
+twice, for --steps and for 1 step; the difference over (--steps - 1) is its instructions per
+step, start-up and the first step cancelled. Instructions are not time (cache misses cost
+time, not instructions): this is the noise-free lower bound beside the paired timing.
+Slow: about 3 minutes per child, two children at a time.
+
 Targets (issue 2 item 10): nantrace/plain <= 1.15 and (nantrace - plain) < (anomaly - plain) / 3.
 
     python tools/bench_overhead.py --lib build/lib/libnantrace.so --rounds 40
     python tools/bench_overhead.py --mode processes --steps 30 --reps 3 --op
+    python tools/bench_overhead.py --mode instructions --steps 6
 
 Without --lib (or when the library is missing) only plain and anomaly run (processes mode).
 Prints a table, then one line: BENCH_JSON {...}.
@@ -168,12 +176,28 @@ def summarize(samples, warmup):
             "rep_medians_ms": [1e3 * statistics.median(rep[warmup:]) for rep in samples]}
 
 
+def verdict(summary, plain, nantrace, anomaly):
+    """The two targets from three comparable figures (times or instruction counts), added to
+    summary and printed."""
+    share = (nantrace - plain) / (anomaly - plain) if anomaly > plain else None
+    summary["nantrace_over_plain"] = nantrace / plain
+    summary["overhead_share_of_anomaly"] = share
+    summary["targets"] = {
+        "nantrace_over_plain<=%.2f" % TARGET_RATIO: nantrace / plain <= TARGET_RATIO,
+        "overhead<anomaly_overhead/3": share is not None and share < TARGET_SHARE,
+    }
+    print("overhead share (nantrace-plain)/(anomaly-plain): %s" % ("n/a" if share is None else "%.3f" % share))
+    for k, v in summary["targets"].items():
+        print("target %-32s %s" % (k, "met" if v else "NOT met"))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lib", default=os.path.join(REPO, "build", "lib", "libnantrace.so"),
                    help="path of libnantrace.so ('' to run plain and anomaly only)")
-    p.add_argument("--mode", choices=["paired", "processes"], default="paired",
-                   help="paired: all variants in one process, step by step (default); processes: one child each")
+    p.add_argument("--mode", choices=["paired", "processes", "instructions"], default="paired",
+                   help="paired: all variants in one process, step by step (default); processes: one child "
+                        "each; instructions: instruction counts under valgrind")
     p.add_argument("--rounds", type=int, default=40, help="paired: rounds of one step per variant (default 40)")
     p.add_argument("--steps", type=int, default=30, help="processes: training steps per child (default 30)")
     p.add_argument("--warmup", type=int, default=5, help="first steps of each child left out (default 5)")
@@ -206,6 +230,8 @@ def main(argv=None):
             return paired_main(args, lib)
         print("note: paired mode needs --lib (%s not found): measuring separate processes" % (lib or "''"),
               file=sys.stderr)
+    if args.mode == "instructions":
+        return instructions_main(args)
     if args.steps <= args.warmup:
         p.error("--steps must exceed --warmup")
 
@@ -230,14 +256,6 @@ def main(argv=None):
     summary = {"mode": "processes", "device": args.device, "steps": args.steps, "warmup": args.warmup, "reps": args.reps,
                "threads": args.threads, "variants": res, "anomaly_over_plain": c / a,
                "losses_identical": {name: losses[name] == losses["plain"] for name in losses}}
-    if "nantrace" in res:
-        b = res["nantrace"]["median_ms"]
-        summary["nantrace_over_plain"] = b / a
-        summary["overhead_share_of_anomaly"] = (b - a) / (c - a) if c > a else None
-        summary["targets"] = {
-            "nantrace_over_plain<=%.2f" % TARGET_RATIO: b / a <= TARGET_RATIO,
-            "overhead<anomaly_overhead/3": (c > a) and (b - a) < (c - a) * TARGET_SHARE,
-        }
     if "op" in res:
         summary["op_over_plain"] = res["op"]["median_ms"] / a
 
@@ -245,10 +263,55 @@ def main(argv=None):
     for name, r in res.items():
         print("%-9s %12.2f %10.3f %8d" % (name, r["median_ms"], r["median_ms"] / a, r["n"]))
     if "nantrace" in res:
-        share = summary["overhead_share_of_anomaly"]
-        print("overhead share (nantrace-plain)/(anomaly-plain): %s" % ("n/a" if share is None else "%.3f" % share))
-        for k, v in summary["targets"].items():
-            print("target %-32s %s" % (k, "met" if v else "NOT met"))
+        verdict(summary, a, res["nantrace"]["median_ms"], c)
+    print("BENCH_JSON " + json.dumps(summary))
+    return 0
+
+
+def instructions_main(args):
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+    if not shutil.which("valgrind"):
+        print("instructions mode needs valgrind (Debian package valgrind)", file=sys.stderr)
+        return 2
+    if args.steps < 2 or args.device != "cpu":
+        print("instructions mode: CPU only, --steps >= 2", file=sys.stderr)
+        return 2
+    out_dir = tempfile.mkdtemp(prefix="nantrace_bench_")
+
+    def count(job):
+        name, env, anomaly, steps = job
+        a = argparse.Namespace(**dict(vars(args), steps=steps))
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + \
+            child_command(a, "--child", *(["--anomaly"] if anomaly else []))
+        proc = subprocess.run(cmd, env=dict(env, NANTRACE_DIR=out_dir), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=max(args.timeout, 1800))
+        m = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+        if proc.returncode != 0 or not m:
+            raise RuntimeError("%s (%d steps) failed under valgrind (exit %d):\n%s"
+                               % (name, steps, proc.returncode, proc.stderr[-2000:]))
+        print("%-8s %2d steps: %s instructions" % (name, steps, m.group(1)), file=sys.stderr, flush=True)
+        return int(m.group(1).replace(",", ""))
+
+    vs = variants(args)
+    jobs = [(name, env, anomaly, n) for name, env, anomaly in vs for n in (1, args.steps)]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            counts = list(pool.map(count, jobs))
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    per_step = {}
+    for (name, _, _, n), c in zip(jobs, counts):
+        per_step.setdefault(name, {})[n] = c
+    per_step = {n: (d[args.steps] - d[1]) / (args.steps - 1) for n, d in per_step.items()}
+    a = per_step["plain"]
+    summary = {"mode": "instructions", "steps": args.steps, "instructions_per_step": per_step,
+               "anomaly_over_plain": per_step["anomaly"] / a}
+    print("%-9s %22s %10s" % ("variant", "instructions per step", "x plain"))
+    for name, v in per_step.items():
+        print("%-9s %22.0f %10.3f" % (name, v, v / a))
+    if "nantrace" in per_step:
+        verdict(summary, a, per_step["nantrace"], per_step["anomaly"])
     print("BENCH_JSON " + json.dumps(summary))
     return 0
 
@@ -275,25 +338,17 @@ def paired_main(args, lib):
     plain = times["plain"]
     ratio = {n: [b / a for a, b in zip(plain, times[n])] for n in ("nantrace", "anomaly")}
     q_nt, q_an = quartiles(ratio["nantrace"]), quartiles(ratio["anomaly"])
-    share = (q_nt[1] - 1) / (q_an[1] - 1) if q_an[1] > 1 else None
     summary = {"mode": "paired", "device": args.device, "rounds": args.rounds, "warmup": args.warmup,
                "threads": args.threads, "clock": args.clock,
                "median_ms": {n: 1e3 * statistics.median(t) for n, t in times.items()},
-               "nantrace_over_plain": q_nt[1], "nantrace_over_plain_iqr": [q_nt[0], q_nt[2]],
-               "anomaly_over_plain": q_an[1], "anomaly_over_plain_iqr": [q_an[0], q_an[2]],
-               "overhead_share_of_anomaly": share}
-    summary["targets"] = {
-        "nantrace_over_plain<=%.2f" % TARGET_RATIO: q_nt[1] <= TARGET_RATIO,
-        "overhead<anomaly_overhead/3": share is not None and share < TARGET_SHARE,
-    }
+               "nantrace_over_plain_iqr": [q_nt[0], q_nt[2]],
+               "anomaly_over_plain": q_an[1], "anomaly_over_plain_iqr": [q_an[0], q_an[2]]}
     print("%-9s %12s %18s   %s" % ("variant", "median ms", "x plain (paired)", "interquartile range"))
     print("%-9s %12.2f %18s" % ("plain", summary["median_ms"]["plain"], "1.000"))
     for n, q in (("nantrace", q_nt), ("anomaly", q_an)):
         print("%-9s %12.2f %18.3f   %.3f .. %.3f" % (n, summary["median_ms"][n], q[1], q[0], q[2]))
     print("rounds: %d (one step of each variant per round, rotating order), clock: %s" % (args.rounds, args.clock))
-    print("overhead share (nantrace-1)/(anomaly-1): %s" % ("n/a" if share is None else "%.3f" % share))
-    for k, v in summary["targets"].items():
-        print("target %-32s %s" % (k, "met" if v else "NOT met"))
+    verdict(summary, 1.0, q_nt[1], q_an[1])  # medians of the per-round ratios
     print("BENCH_JSON " + json.dumps(summary))
     return 0
 

@@ -40,13 +40,6 @@ struct Kernel {
     // keeps them from overflowing.
     sbits_t mx = 0;
     bits_t zeros = 0, tiny = 0;
-    {  // Ask for the next block while this one is being counted. Prefetches never fault;
-      // the address is formed as an integer since it may lie past the tensor's end.
-      const uintptr_t next = reinterpret_cast<uintptr_t>(p + n);
-      for (int off = 0; off < n * int(sizeof(bits_t)); off += 64) {
-        __builtin_prefetch(reinterpret_cast<const void*>(next + uintptr_t(off)));
-      }
-    }
     for (int i = 0; i < n; ++i) {
       const sbits_t a = sbits_t(p[i] & M::kAbs);
       mx = a > mx ? a : mx;
