@@ -123,6 +123,29 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
   }
 }
 
+// "origin_in_code" {"module": P, "module_type": T}: the origin's inputs were already
+// non-finite although nothing checked before was, and P encloses it: the value was born in
+// P's own code between its submodules. The origin moves to P; its evidence (P's inputs,
+// parameters, a replay of P) follows. Only while that evidence can still come (right after
+// the origin), and only outwards: P must enclose the current origin module.
+void Analyzer::move_origin_to_enclosing(const nlohmann::json& d) {
+  if (!origin_ || !collecting_evidence_ || !d.is_object() || !d.contains("module") || !d["module"].is_string())
+    return;
+  const std::string p = d["module"].get<std::string>();
+  const std::string& cur = origin_->site.module_path;
+  const bool encloses = !p.empty() && cur.size() > p.size() && cur.compare(0, p.size(), p) == 0 &&
+                        (cur[p.size()] == '.' || cur[p.size()] == '/');
+  if (!encloses) return;
+  if (first_seen_at_.empty()) first_seen_at_ = cur;
+  origin_->site.module_path = p;
+  origin_->site.module_type = d.contains("module_type") && d["module_type"].is_string()
+                                  ? d["module_type"].get<std::string>() : std::string();
+  origin_->site.tensor_name = "code before `" + first_seen_at_ + "`";
+  inputs_.clear();
+  params_.clear();
+  replay_.clear();
+}
+
 void Analyzer::settle_candidate_as_fault() {
   if (!candidate_ || origin_) {
     candidate_.reset();
@@ -227,7 +250,9 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
       }
       break;
     case NT_EVENT_NOTE:
-      if (ev.name == "replay_start") {
+      if (ev.name == "origin_in_code") {
+        move_origin_to_enclosing(d);
+      } else if (ev.name == "replay_start") {
         const bool for_origin = origin_ && d.is_object() && d.contains("module") && d["module"].is_string() &&
                                 d["module"].get<std::string>() == origin_->site.module_path;
         replay_open_ = for_origin;
@@ -358,6 +383,10 @@ Finding Analyzer::finding() const {
       f.explanation += " (pinned by re-running the module on " + when + ": " + std::to_string(replayed) +
                        " op checks, the first non-finite output came from `" + c.op + "`)";
     }
+    if (!first_seen_at_.empty())
+      f.explanation += ". The first module output seen non-finite was `" + first_seen_at_ +
+                       "`'s, whose inputs were already non-finite: the value was born in `" +
+                       origin_->site.module_path + "`'s own code between its submodules.";
   }
   f.recommendation = advise(f, advice_context(f));
   return f;

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/advisor.h"
 #include "core/headroom.h"
 #include "core/model.h"
@@ -59,6 +61,7 @@ class Analyzer {
   void settle_candidate_as_fault();
   void settle_candidate_as_benign(int64_t step);
   void attach_evidence(const CheckRecord& rec);
+  void move_origin_to_enclosing(const nlohmann::json& detail);
   void add_series(const std::string& name, int64_t step, double value);
   int consecutive_skips_from(int64_t step) const;
   double recent_growth() const;
@@ -76,6 +79,10 @@ class Analyzer {
   // checks of a replay of the culprit, which for device tensors runs at a later recurrence.
   bool replay_open_ = false;
   int64_t replay_captured_step_ = -1;  // step of the recurrence whose inputs were replayed
+  // Set when the first non-finite module output had non-finite inputs and the frontend traced
+  // the value back to the code of an enclosing module: the origin was moved there; this is
+  // the module whose output was the first one seen non-finite.
+  std::string first_seen_at_;
   std::vector<CheckRecord> inputs_, params_, replay_;
   std::vector<CheckRecord> candidate_inputs_;
 

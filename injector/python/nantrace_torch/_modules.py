@@ -23,11 +23,14 @@ _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda
 
 
 class Frame:
-    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen")
+    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen", "args", "kwargs")
 
-    def __init__(self, module, path, mtype, root, info, seen):
+    def __init__(self, module, path, mtype, root, info, seen, args, kwargs=None):
         self.module, self.path, self.mtype = module, path, mtype
         self.root, self.info = root, info
+        # The inputs of this forward, kept (by reference, only while it runs) in case a value
+        # born in its own code has to be traced back to it (_follow_back).
+        self.args, self.kwargs = args, kwargs
         self.pushed = False
         self.opmode = False
         # Tensors already checked in this root forward: id -> (weakref, version). Shared by
@@ -81,16 +84,17 @@ def _pre_hook(module, args, kwargs):
             R.activity()
         R.set_phase(B.PHASE_FORWARD)
         path, mtype = info.paths[id(module)]
-        frame = Frame(module, path, mtype, module, info, {})
+        kwargs = _caller_kwargs()
+        frame = Frame(module, path, mtype, module, info, {}, args, kwargs)
         if info.has_params:
-            _check_batch(path, mtype, args, _caller_kwargs())
+            _check_batch(path, mtype, args, kwargs)
     else:
         parent = st[-1]
         e = parent.info.path_of(module, parent.root)
         if e is None:
             name = type(module).__name__
             e = (bname(parent.path.decode() + "/" + name), bname(name))
-        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen)
+        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen, args)
     st.append(frame)
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
@@ -254,12 +258,38 @@ def _on_nonfinite_output(frame, module, args, kwargs):
     path, mtype = frame.path, frame.mtype
     inputs_bad, on_cpu = check_evidence(module, args, kwargs, path, mtype)
     if inputs_bad:
-        return  # propagated here; the origin is earlier
+        # Every output checked before was finite, yet this module's inputs are not: the value
+        # was born in code between modules (a residual add, an activation called as a
+        # function) of a module enclosing this one.
+        anc = _follow_back()
+        if anc is None:
+            return  # propagated from where nothing was checked (or not known yet)
+        module, args, kwargs, path, mtype = anc.module, anc.args, anc.kwargs, anc.path, anc.mtype
+        on_cpu = True
     arm_op_level(path)
     if not _replayed and on_cpu:
         _replayed = True
         from . import _replay
         _replay.replay_and_verify(module, args, kwargs, path, mtype)
+
+
+def _follow_back():
+    """The innermost enclosing forward whose own inputs are finite: its code made the value.
+    Each candidate is announced ("origin_in_code" note: the analysis moves the finding there)
+    and its inputs and parameters are checked as the new evidence. Returns its Frame, or None
+    when every enclosing forward already had non-finite inputs or the answers are not known
+    yet (device tensors: checked asynchronously)."""
+    api = R.api
+    for anc in reversed(R.stack()):
+        api.event(B.EVENT_NOTE, "origin_in_code",
+                  R.dumps({"module": anc.path.decode("utf-8", "replace"),
+                           "module_type": anc.mtype.decode("utf-8", "replace")}))
+        if not all(t.is_cpu for obj in (anc.args, anc.kwargs or {}) for _, t in iter_tensors(obj, "x")):
+            return None
+        inputs_bad, _ = check_evidence(anc.module, anc.args, anc.kwargs, anc.path, anc.mtype)
+        if not inputs_bad:
+            return anc
+    return None
 
 
 def install():

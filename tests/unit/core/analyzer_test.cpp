@@ -214,6 +214,41 @@ TEST(Analyzer, ReplayOfALaterRecurrencePinsTheOpOnlyInsideItsWindow) {
   EXPECT_NE(f.explanation.find("recurred at step 5"), std::string::npos) << f.explanation;
 }
 
+TEST(Analyzer, ValueBornInAnEnclosingModulesOwnCodeMovesTheOriginThere) {
+  // ResBlock: x = x + conv(leaky_relu(x)). convs.0's output is finite, the add overflows, and
+  // convs.1 is the first module whose output is seen non-finite, with non-finite inputs.
+  Analyzer a;
+  a.on_step_begin(16);
+  a.on_check(finite(16, Phase::Forward, "Net/dec.res.convs.0", DType::F16, 40000.0));
+  a.on_check(check(16, Phase::Forward, "Net/dec.res.convs.1", DType::F16, 3, 7, 2, 10.0));
+  a.on_check(check(16, Phase::Forward, "Net/dec.res.convs.1", DType::F16, 0, 4, 0, 1.0, Role::Input, "args[0]"));
+  EXPECT_EQ(a.finding().kind, FaultKind::Propagated);
+  // Not enclosing (another branch; a prefix that stops inside a name): ignored.
+  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net/dec.res.conv","module_type":"X"})"));
+  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net/enc","module_type":"X"})"));
+  EXPECT_EQ(a.finding().origin.site.module_path, "Net/dec.res.convs.1");
+  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net/dec.res","module_type":"ResBlock"})"));
+  a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 0, 0, 30000.0, Role::Input, "args[0]"));
+  a.on_event(event(16, NT_EVENT_NOTE, "replay_start", R"({"module":"Net/dec.res","step":16})"));
+  a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 0, 0, 40000.0, Role::Replay, "out", "aten::convolution"));
+  a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 0, 0, 40000.0, Role::Input, "input", "aten::add"));
+  a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 6, 0, 50000.0, Role::Replay, "out", "aten::add"));
+  a.on_event(event(16, NT_EVENT_NOTE, "replay", R"({"module":"Net/dec.res","op":"aten::add"})"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.origin.site.module_path, "Net/dec.res");
+  EXPECT_EQ(f.origin.site.module_type, "ResBlock");
+  EXPECT_EQ(f.kind, FaultKind::Fp16Overflow);
+  EXPECT_EQ(f.op, "aten::add");
+  ASSERT_EQ(f.inputs.size(), 1u);
+  EXPECT_EQ(f.inputs[0].stats.max_abs_finite, 30000.0);
+  EXPECT_NE(f.explanation.find("`Net/dec.res.convs.1`'s, whose inputs were already non-finite"), std::string::npos)
+      << f.explanation;
+  // Once the evidence window has closed the origin stays where it is.
+  a.on_check(finite(16, Phase::Loss, "", DType::F32));
+  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net","module_type":"Net"})"));
+  EXPECT_EQ(a.finding().origin.site.module_path, "Net/dec.res");
+}
+
 TEST(Analyzer, LogOfZeroIsDivisionByZeroAndNegativeLogIsInvalid) {
   {
     Analyzer a;
