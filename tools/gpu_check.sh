@@ -89,9 +89,11 @@ print("  fix:", (f.get("recommendation") or {}).get("headline"))
 for n in notes:
     print("  note:", n[:200])
 repro = os.path.join(os.path.dirname(sys.argv[1]), "repro", "origin_module.pt")
+# The two sites the demo's fault was seen at on CPUs (docs/demo.md); on a GPU it may be either.
+sites = {"TinyVits/enc_q": "aten::exp", "TinyVits/dec.resblocks.1": "aten::add"}
 checks = {
-    "module named": f.get("module_path") == "TinyVits/enc_q",
-    "op named": f.get("op") == "aten::exp",
+    "module named": f.get("module_path") in sites,
+    "op named": f.get("op") is not None and f.get("op") == sites.get(f.get("module_path")),
     "kernel named": bool(f.get("kernels")),
     "captured at a recurrence": "recurred at step" in (f.get("explanation") or ""),
     "fix verified on the captured inputs": any(n.startswith("replay") for n in notes) and os.path.isfile(repro),

@@ -126,11 +126,12 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
 // "origin_in_code" {"module": P, "module_type": T}: the origin's inputs were already
 // non-finite although nothing checked before was, and P encloses it: the value was born in
 // P's own code between its submodules. The origin moves to P; its evidence (P's inputs,
-// parameters, a replay of P) follows. Only while that evidence can still come (right after
-// the origin), and only outwards: P must enclose the current origin module.
+// parameters, a replay of P) follows. Only while that evidence can still come: right after
+// the origin, or, with "recurrence": true, from a replay of P at a later recurrence (device
+// tensors); and only outwards: P must enclose the current origin module.
 void Analyzer::move_origin_to_enclosing(const nlohmann::json& d) {
-  if (!origin_ || !collecting_evidence_ || !d.is_object() || !d.contains("module") || !d["module"].is_string())
-    return;
+  if (!origin_ || !d.is_object() || !d.contains("module") || !d["module"].is_string()) return;
+  if (!collecting_evidence_ && !json_bool(d, "recurrence").value_or(false)) return;
   const std::string p = d["module"].get<std::string>();
   const std::string& cur = origin_->site.module_path;
   const bool encloses = !p.empty() && cur.size() > p.size() && cur.compare(0, p.size(), p) == 0 &&

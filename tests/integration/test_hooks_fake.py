@@ -90,6 +90,27 @@ def train(steps, blow_at=None, seed=0, gan=False, autocast=True, nan_input_at=No
     return losses
 
 
+class RelayResBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv1d(4, 4, 1), nn.Conv1d(4, 4, 1)])
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = x + conv(torch.nn.functional.leaky_relu(x, 0.1))
+        return x
+
+class Voc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pre = nn.Conv1d(2, 4, 1)
+        self.res = RelayResBlock()
+
+    def forward(self, x):
+        return self.res(self.pre(x))
+
+
+
 def nantrace_replay_output(blob):
     from nantrace_torch._replay import run_module
     return run_module(blob["module"], blob["args"], blob["kwargs"], blob["autocast"])[0]
@@ -260,6 +281,52 @@ class HookTest(unittest.TestCase):
         # the captured module is the one at the recurrence: its exp overflows again in fp16
         out = nantrace_replay_output(blob)
         self.assertFalse(bool(torch.isfinite(out).all()))
+
+    def test_asynchronous_relay_is_followed_out_to_the_enclosing_code(self):
+        # Device checks, and the value is born in a residual add (ResBlock's own code): the
+        # first non-finite module output, convs.1's, only relays it. Its captured inputs are
+        # non-finite, so capture moves out to the innermost running module around it.
+        nantrace_torch.uninstall()
+        self.api = api = AsyncFakeApi(run_dir=self.tmp.name)
+        R.reset_for_tests(api)
+        _modules.reset_for_tests()
+        _context.reset_for_tests()
+        nantrace_torch._installed = False
+        nantrace_torch.install(api)
+
+        torch.manual_seed(0)
+        model = Voc()
+        with torch.no_grad():
+            c0 = model.res.convs[0]
+            c0.weight.zero_()
+            c0.weight[:, :, 0] = torch.eye(4)
+            c0.bias.zero_()
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        scaler = torch.amp.GradScaler("cpu")
+        for step in range(1, 6):
+            if step == 2:
+                with torch.no_grad():
+                    model.pre.weight.zero_()
+                    model.pre.bias.fill_(40000.0)  # x and convs.0(x) finite, x + convs.0(x) not
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = model(torch.rand(2, 2, 8)).float().mean()
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        self.assertEqual((api.origin.step, api.origin.path), (2, "Voc/res.convs.1"))
+        notes = [(s, n, d) for s, k, n, d in api.events if k == B.EVENT_NOTE]
+        names = [n for _, n, _ in notes]
+        self.assertIn("capture_moved_outwards", names)
+        moved = [d for _, n, d in notes if n == "origin_in_code"]
+        self.assertEqual(moved, [{"module": "Voc/res", "module_type": "RelayResBlock", "relay": "Voc/res.convs.1",
+                                  "recurrence": True}])
+        self.assertLess(names.index("origin_in_code"), names.index("replay_start"))
+        self.assertEqual([d["op"] for _, n, d in notes if n == "replay"], ["aten::add"])
+        starts = [d for _, n, d in notes if n == "replay_start"]
+        self.assertTrue(starts and all(d["module"] == "Voc/res" and d["recurrence"] for d in starts), starts)
+        blob = torch.load(os.path.join(self.tmp.name, "repro", "origin_module.pt"), weights_only=False)
+        self.assertEqual(blob["module_path"], "Voc/res")
 
     def test_asynchronous_capture_gives_up_without_recurrence(self):
         from nantrace_torch import _capture

@@ -19,10 +19,15 @@ output was the origin, that forward is long over and its inputs may be gone. So:
    replayed on the captured inputs on its own device (_replay: pin the op, verify the fix, save
    it for `nantrace repro`).
 
+4. Outwards. If the captured inputs are themselves non-finite, the module only relayed the
+   value, which was born in code between modules of one enclosing it (a residual add). Capture
+   is armed again for the innermost enclosing module that runs (the first post hook of a module
+   whose path encloses the relay's), and the recurrence after that is replayed there, announced
+   by an "origin_in_code" note that moves the finding to that module (docs/architecture.md).
+
 Bounded: at most MAX_IN_FLIGHT snapshots wait for their answer (a forward that finds the queue
 full is not captured), and capture gives up, with a note, after MAX_ATTEMPTS forwards without
-a recurrence. Inputs that are themselves non-finite at the recurrence mean the fault now
-arrives from upstream: noted, not replayed.
+a recurrence, or when even the outermost module's inputs were non-finite.
 """
 import copy
 import json
@@ -38,6 +43,8 @@ MAX_IN_FLIGHT = 2
 MAX_ATTEMPTS = 64
 
 armed_path = None   # module path (bytes) whose forwards are snapshotted; None when not armed
+_enclosing = None   # relay path (bytes): snapshot the innermost running module enclosing it
+_relay = None       # the origin's module path (str) once capture moved outwards from it
 _state = "idle"     # idle -> armed -> done; "done" is final
 _pending = []       # Snapshots waiting for their answer, oldest first
 _attempts = 0
@@ -103,6 +110,25 @@ def _maybe_arm():
                                 "check): its inputs are captured when the fault recurs"}))
 
 
+def encloses(outer, inner):
+    """True when module path `outer` (bytes) is a proper ancestor of `inner`."""
+    return (len(inner) > len(outer) and inner.startswith(outer)
+            and inner[len(outer):len(outer) + 1] in (b".", b"/"))
+
+
+def wants(path):
+    """Post hooks ask this while capture is armed: snapshot this module's forward?"""
+    global armed_path, _enclosing
+    if path == armed_path:
+        return True
+    if _enclosing is not None and encloses(path, _enclosing):
+        # Post hooks run innermost first: the first enclosing module to finish is the one
+        # whose code made the value. From now on capture that module.
+        armed_path, _enclosing = path, None
+        return True
+    return False
+
+
 @_guard.guarded("capture")
 def on_forward(module, args, kwargs, output, path, mtype):
     """Post hook of the armed module."""
@@ -132,19 +158,25 @@ def poll():
     while _pending and _state == "armed" and _pending[0].ready():
         snap = _pending.pop(0)
         if not snap.finite():
-            _state, armed_path = "done", None
-            _pending.clear()
+            _stop()
             _replay_snapshot(snap)
             return
     if _state == "armed" and _attempts >= MAX_ATTEMPTS and not _pending:
-        label = armed_path.decode("utf-8", "replace")
-        _state, armed_path = "done", None
+        label = (armed_path or _enclosing or b"").decode("utf-8", "replace")
+        _stop()
         R.api.event(B.EVENT_NOTE, "capture_gave_up",
                     R.dumps({"module": label, "forwards": _attempts,
                              "why": "the fault did not recur in the module's next forwards"}))
 
 
+def _stop():
+    global _state, armed_path, _enclosing
+    _state, armed_path, _enclosing = "done", None, None
+    _pending.clear()
+
+
 def _replay_snapshot(snap):
+    global _state, _enclosing, _relay, _attempts
     from . import _modules, _replay
     api = R.api
     label = snap.path.decode("utf-8", "replace")
@@ -154,15 +186,25 @@ def _replay_snapshot(snap):
         bad_inputs = any(not bool(torch.isfinite(t).all())
                          for obj in (snap.args, snap.kwargs) for _, t in iter_tensors(obj, "x"))
         if bad_inputs:
-            api.event(B.EVENT_NOTE, "capture_propagated",
+            # A relay: move outwards (point 4 of the module docstring), unless this is the root.
+            outer = b"/" in snap.path
+            api.event(B.EVENT_NOTE, "capture_moved_outwards" if outer else "capture_gave_up",
                       R.dumps({"module": label, "step": snap.step,
                                "why": "at the recurrence the module's inputs were already non-finite"}))
+            if outer:
+                if _relay is None:
+                    _relay = label
+                _state, _enclosing, _attempts = "armed", snap.path, 0
             return
         module = copy.deepcopy(snap.module)
         module.load_state_dict(snap.state)  # the parameters as they were at the recurrence
     finally:
         R.tls.suspended = False
     _modules._replayed = True
+    if _relay is not None:  # the analysis moves the origin here (it encloses the relay)
+        api.event(B.EVENT_NOTE, "origin_in_code",
+                  R.dumps({"module": label, "module_type": snap.mtype.decode("utf-8", "replace"),
+                           "relay": _relay, "recurrence": True}))
     # Evidence from the recurrence: the module's inputs and its own parameters, in the window
     # the analysis reads as the replay's (opened by replay_start, closed by the "replay" note).
     api.event(B.EVENT_NOTE, "replay_start", R.dumps(dict({"module": label}, **captured)))
@@ -172,6 +214,6 @@ def _replay_snapshot(snap):
 
 
 def reset_for_tests():
-    global armed_path, _state, _attempts
-    armed_path, _state, _attempts = None, "idle", 0
+    global armed_path, _enclosing, _relay, _state, _attempts
+    armed_path, _enclosing, _relay, _state, _attempts = None, None, None, "idle", 0
     _pending.clear()

@@ -150,7 +150,7 @@ def _post_hook(module, args, kwargs, output):
     try:
         if frame.pushed:
             _check_outputs(frame, module, args, kwargs, output)
-        if _capture.armed_path is not None and frame.path == _capture.armed_path:
+        if _capture._state == "armed" and _capture.wants(frame.path):
             _capture.on_forward(module, args, kwargs, output, frame.path, frame.mtype)
     finally:
         if frame.pushed:

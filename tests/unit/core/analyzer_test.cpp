@@ -243,10 +243,15 @@ TEST(Analyzer, ValueBornInAnEnclosingModulesOwnCodeMovesTheOriginThere) {
   EXPECT_EQ(f.inputs[0].stats.max_abs_finite, 30000.0);
   EXPECT_NE(f.explanation.find("`Net/dec.res.convs.1`'s, whose inputs were already non-finite"), std::string::npos)
       << f.explanation;
-  // Once the evidence window has closed the origin stays where it is.
+  // Once the evidence window has closed the origin stays where it is...
   a.on_check(finite(16, Phase::Loss, "", DType::F32));
   a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net","module_type":"Net"})"));
   EXPECT_EQ(a.finding().origin.site.module_path, "Net/dec.res");
+  // ... unless the move comes from a replay at a recurrence (device tensors, found late).
+  a.on_step_begin(17);
+  a.on_event(event(17, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net","module_type":"Net","recurrence":true})"));
+  EXPECT_EQ(a.finding().origin.site.module_path, "Net");
+  EXPECT_NE(a.finding().explanation.find("`Net/dec.res.convs.1`'s"), std::string::npos) << a.finding().explanation;
 }
 
 TEST(Analyzer, LogOfZeroIsDivisionByZeroAndNegativeLogIsInvalid) {
