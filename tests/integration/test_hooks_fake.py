@@ -119,12 +119,19 @@ def nantrace_replay_output(blob):
 class HookTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
-        self.api = FakeApi(run_dir=self.tmp.name)
-        R.reset_for_tests(self.api)
+        self.install(FakeApi(run_dir=self.tmp.name))
+
+    def install(self, api):
+        """(Re)install every hook against `api`, from a clean state."""
+        if nantrace_torch._installed:
+            nantrace_torch.uninstall()
+        self.api = api
+        R.reset_for_tests(api)
         _modules.reset_for_tests()
         _context.reset_for_tests()
         nantrace_torch._installed = False
-        nantrace_torch.install(self.api)
+        nantrace_torch.install(api)
+        return api
 
     def tearDown(self):
         nantrace_torch.uninstall()
@@ -246,13 +253,7 @@ class HookTest(unittest.TestCase):
         # capture for the origin's module, its next forward is snapshotted, the snapshot turns
         # out non-finite, and the module is replayed on those inputs (CPU here; the CUDA part
         # is the event and the pinned copy of the answer).
-        nantrace_torch.uninstall()
-        self.api = api = AsyncFakeApi(run_dir=self.tmp.name)
-        R.reset_for_tests(api)
-        _modules.reset_for_tests()
-        _context.reset_for_tests()
-        nantrace_torch._installed = False
-        nantrace_torch.install(api)
+        api = self.install(AsyncFakeApi(run_dir=self.tmp.name))
         train(5, blow_at=3)
         self.assertEqual((api.origin.step, api.origin.path), (3, "TinyNet/enc"))
         notes = [(s, n, d) for s, k, n, d in api.events if k == B.EVENT_NOTE]
@@ -286,13 +287,7 @@ class HookTest(unittest.TestCase):
         # Device checks, and the value is born in a residual add (ResBlock's own code): the
         # first non-finite module output, convs.1's, only relays it. Its captured inputs are
         # non-finite, so capture moves out to the innermost running module around it.
-        nantrace_torch.uninstall()
-        self.api = api = AsyncFakeApi(run_dir=self.tmp.name)
-        R.reset_for_tests(api)
-        _modules.reset_for_tests()
-        _context.reset_for_tests()
-        nantrace_torch._installed = False
-        nantrace_torch.install(api)
+        api = self.install(AsyncFakeApi(run_dir=self.tmp.name))
 
         torch.manual_seed(0)
         model = Voc()
@@ -330,12 +325,7 @@ class HookTest(unittest.TestCase):
 
     def test_asynchronous_capture_gives_up_without_recurrence(self):
         from nantrace_torch import _capture
-        nantrace_torch.uninstall()
-        self.api = api = AsyncFakeApi(run_dir=self.tmp.name)
-        R.reset_for_tests(api)
-        _modules.reset_for_tests()
-        nantrace_torch._installed = False
-        nantrace_torch.install(api)
+        api = self.install(AsyncFakeApi(run_dir=self.tmp.name))
         old = _capture.MAX_ATTEMPTS
         _capture.MAX_ATTEMPTS = 3
         try:
