@@ -162,6 +162,9 @@ NT_API int nantrace_check(const nt_site* site, const nt_tensor* tensor, nt_stats
 
 /* A named scalar time series: "loss_scale", "lr", "loss", "grad_norm", ... */
 NT_API void nantrace_scalar(const char* name, double value);
+/* The same for a value that belongs to an earlier step: one read back from the device later,
+ * without a synchronization (step >= 1; otherwise the current step is used). */
+NT_API void nantrace_scalar_at(const char* name, int64_t step, double value);
 /* A discrete event; detail_json may be NULL or a JSON object text. */
 NT_API void nantrace_event(int32_t kind, const char* name, const char* detail_json);
 

@@ -79,6 +79,11 @@ NT_API void nantrace_scalar(const char* name, double value) {
   guarded("scalar", 0, [&] { return rt().scalar(name, value), 0; });
 }
 
+NT_API void nantrace_scalar_at(const char* name, int64_t step, double value) {
+  if (!name) return;
+  guarded("scalar", 0, [&] { return rt().scalar(name, value, step), 0; });
+}
+
 NT_API void nantrace_event(int32_t kind, const char* name, const char* detail_json) {
   guarded("event", 0, [&] { return rt().event(kind, str(name), str(detail_json)), 0; });
 }

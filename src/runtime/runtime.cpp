@@ -398,13 +398,13 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
   }
 }
 
-void Runtime::scalar(const std::string& name, double value) {
+void Runtime::scalar(const std::string& name, double value, int64_t step) {
   if (!active()) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (!materialize_locked()) return;
   SequencedItem item;
   item.kind = SequencedItem::Kind::Scalar;
-  item.scalar.step = step_.load();
+  item.scalar.step = step >= 1 ? step : step_.load();
   item.scalar.ts_ns = now_ns();
   item.scalar.name = name;
   item.scalar.value = value;

@@ -43,7 +43,8 @@ class Runtime
   void scope_push(int32_t kind, const char* name, const char* type);
   void scope_pop();
   int check(const nt_site& site, const nt_tensor& tensor, nt_stats* out);
-  void scalar(const std::string& name, double value);
+  // step < 1: the current step.
+  void scalar(const std::string& name, double value, int64_t step = -1);
   void event(int32_t kind, const std::string& name, const std::string& detail);
   bool origin_found();
   const char* finding_json();

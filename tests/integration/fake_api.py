@@ -69,6 +69,9 @@ class FakeApi:
     def scalar(self, name, value):
         self.scalars.append((self.step, name, value))
 
+    def scalar_at(self, name, step, value):
+        self.scalars.append((step, name, value))
+
     def event(self, kind, name, detail):
         self.events.append((self.step, kind, name.decode() if isinstance(name, bytes) else name,
                             json.loads(detail) if detail else None))

@@ -88,6 +88,7 @@ _SIGNATURES = {
     "nantrace_scope_pop": ([], None),
     "nantrace_check": ([_c.POINTER(NtSite), _c.POINTER(NtTensor), _c.POINTER(NtStats)], _c.c_int),
     "nantrace_scalar": ([_c.c_char_p, _c.c_double], None),
+    "nantrace_scalar_at": ([_c.c_char_p, _c.c_int64, _c.c_double], None),
     "nantrace_event": ([_c.c_int32, _c.c_char_p, _c.c_char_p], None),
     "nantrace_origin_found": ([], _c.c_int),
     "nantrace_finding_json": ([], _c.c_char_p),
@@ -161,6 +162,9 @@ class Binding:
 
     def scalar(self, name, value):
         self._lib.nantrace_scalar(_b(name), float(value))
+
+    def scalar_at(self, name, step, value):
+        self._lib.nantrace_scalar_at(_b(name), int(step), float(value))
 
     def event(self, kind, name, detail_json=None):
         self._lib.nantrace_event(kind, _b(name), _b(detail_json))

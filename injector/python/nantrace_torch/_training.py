@@ -114,7 +114,7 @@ def _param_site(p, gi, pi):
 
 def _check_grads(opt, phase):
     """Check the gradients an optimizer is about to use. Returns (any non-finite, global norm
-    of CPU gradients or None)."""
+    of CPU gradients or None, the gradients)."""
     tensors = []
     sites = []
     for gi, pi, p in _params(opt):
@@ -122,7 +122,7 @@ def _check_grads(opt, phase):
         if g is not None and eligible(g):
             tensors.append(g)
             sites.append((p, gi, pi))
-    return _check_all(tensors, sites, phase)
+    return _check_all(tensors, sites, phase) + (tensors,)
 
 
 def _check_params(opt):
@@ -162,19 +162,55 @@ def _fused_norm(tensors):
     (|x| > 1e19): that costs the per-tensor checks, never a missed fault."""
     if not tensors or _foreach_norm is None or not all(t.is_cpu for t in tensors):
         return None
-    acc = torch.float64 if any(t.dtype is torch.float64 for t in tensors) else torch.float32
     R.tls.suspended = True  # op-level checking stays out of our own ops
     try:
         with torch.no_grad():
-            try:
-                norms = _foreach_norm(tensors, 2, dtype=acc)
-            except TypeError:  # torch without the dtype argument
-                norms = [n.to(acc) for n in _foreach_norm(tensors)]
-            return float(torch.linalg.vector_norm(torch.stack(norms)))
+            return float(_global_norm(tensors))
     except RuntimeError:  # an odd mix of tensors: the per-tensor checks still run
         return None
     finally:
         R.tls.suspended = False
+
+
+def _global_norm(tensors):
+    """0-d tensor: the L2 norm of all `tensors` (one device), accumulated in fp32, or fp64 when
+    any of them is fp64."""
+    acc = torch.float64 if any(t.dtype is torch.float64 for t in tensors) else torch.float32
+    try:
+        norms = _foreach_norm(tensors, 2, dtype=acc)
+    except TypeError:  # torch without the dtype argument
+        norms = [n.to(acc) for n in _foreach_norm(tensors)]
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
+_pending_norms = []  # (step, pinned host copy, CUDA event) of device gradient norms, oldest first
+
+
+@_guard.guarded("grad_norm")
+def _device_grad_norm(grads):
+    """CUDA gradients: the global norm is computed on the device and copied to pinned memory
+    behind an event; it is read at a later optimizer step once the event has completed (never
+    waited for) and recorded at the step it belongs to. At most 4 wait."""
+    _flush_device_norms()
+    if len(_pending_norms) >= 4 or _foreach_norm is None or not all(g.is_cuda for g in grads):
+        return
+    R.tls.suspended = True
+    try:
+        with torch.no_grad():
+            total = _global_norm(grads)
+            host = torch.empty((), dtype=total.dtype, pin_memory=True)
+            host.copy_(total, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+    finally:
+        R.tls.suspended = False
+    _pending_norms.append((R.counter.step, host, event))
+
+
+def _flush_device_norms():
+    while _pending_norms and _pending_norms[0][2].query():
+        step, host, _ = _pending_norms.pop(0)
+        R.api.scalar_at("grad_norm", step, float(host))
 
 
 @_guard.guarded("optimizer")
@@ -184,7 +220,7 @@ def _opt_pre(opt, args, kwargs):
     _modules.clear_stack()
     R.optimizer_stepped(id(opt))
     api = R.api
-    bad, gn = _check_grads(opt, B.PHASE_OPTIMIZER_GRAD)
+    bad, gn, grads = _check_grads(opt, B.PHASE_OPTIMIZER_GRAD)
     if bad:
         R.switch_full_checks("non-finite gradient before an optimizer step")
     lr = _lr(opt)
@@ -192,6 +228,8 @@ def _opt_pre(opt, args, kwargs):
         api.scalar("lr", lr)
     if gn is not None:
         api.scalar("grad_norm", gn)
+    elif grads:
+        _device_grad_norm(grads)
     R.set_phase(B.PHASE_OPTIMIZER_PARAM)
     return None
 
