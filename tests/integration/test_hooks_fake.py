@@ -352,6 +352,12 @@ class HookTest(unittest.TestCase):
         self.assertIsNone(_capture.armed_path)
         self.assertFalse(_capture._pending)
 
+    def test_readback_of_a_cpu_value_is_ready_at_once(self):
+        from nantrace_torch._tensors import Readback
+        back = Readback(torch.tensor([2.0, 3.0]))
+        self.assertTrue(back.ready())
+        self.assertEqual(back.value().tolist(), [2.0, 3.0])
+
     def test_bad_input_batch(self):
         train(3, nan_input_at=2)
         first = self.api.first_bad(role=B.ROLE_OUTPUT)

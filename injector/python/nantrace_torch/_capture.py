@@ -37,7 +37,7 @@ import torch
 from . import _binding as B
 from . import _guard
 from . import _runtime as R
-from ._tensors import detached_clone, iter_tensors, map_tensors
+from ._tensors import Readback, detached_clone, iter_tensors, map_tensors
 
 MAX_IN_FLIGHT = 2
 MAX_ATTEMPTS = 64
@@ -63,20 +63,13 @@ class Snapshot:
         self.state = {k: v.detach().clone() for k, v in module.state_dict(keep_vars=True).items()
                       if isinstance(v, torch.Tensor)}
         self.autocast = autocast_state(outputs[0].device.type)
-        finite = torch.stack([torch.isfinite(t).all() for t in outputs]).all()
-        if finite.is_cuda:
-            self._answer = torch.empty((), dtype=torch.bool, pin_memory=True)
-            self._answer.copy_(finite, non_blocking=True)
-            self._event = torch.cuda.Event()
-            self._event.record()
-        else:
-            self._answer, self._event = finite, None
+        self._answer = Readback(torch.stack([torch.isfinite(t).all() for t in outputs]).all())
 
     def ready(self):
-        return self._event is None or self._event.query()
+        return self._answer.ready()
 
     def finite(self):
-        return bool(self._answer)
+        return bool(self._answer.value())
 
 
 @_guard.guarded("capture")

@@ -77,3 +77,28 @@ def map_tensors(obj, fn, depth=0):
 
 def detached_clone(t):
     return t.detach().clone()
+
+
+class Readback:
+    """A small device tensor's value brought to the host without synchronizing: a non-blocking
+    copy into pinned memory, then a CUDA event; ready() polls the event, value() is the host
+    tensor once it is ready. CPU tensors are ready at once. One mechanism for every value the
+    hooks read back from the GPU (loss scale, gradient norm, a capture's verdict)."""
+
+    __slots__ = ("host", "event")
+
+    def __init__(self, t):
+        t = t.detach()
+        if t.is_cuda:
+            self.host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+            self.host.copy_(t, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.host, self.event = t, None
+
+    def ready(self):
+        return self.event is None or self.event.query()
+
+    def value(self):
+        return self.host

@@ -11,14 +11,14 @@ from . import _modules
 from . import _paths
 from . import _replay
 from . import _runtime as R
-from ._tensors import eligible, bname
+from ._tensors import Readback, eligible, bname
 
 _restore = []           # (owner, attribute, original) to undo on uninstall
 _handles = []
 _opt_labels = {}        # id(optimizer) -> label bytes
 _post_count = {}        # id(optimizer) -> number of completed steps seen by the post hook
 _skipped_since_update = set()  # id(scaler) that skipped an optimizer since its last update
-_pending_scale = {}     # id(scaler) -> (step, cpu copy, cuda event, found_inf) for CUDA scalers
+_pending_scale = {}     # id(scaler) -> (step, Readback of (before, after), found_inf) for CUDA scalers
 _LOSS = b"loss"
 
 
@@ -183,7 +183,7 @@ def _global_norm(tensors):
     return torch.linalg.vector_norm(torch.stack(norms))
 
 
-_pending_norms = []  # (step, pinned host copy, CUDA event) of device gradient norms, oldest first
+_pending_norms = []  # (step, Readback) of device gradient norms, oldest first
 
 
 @_guard.guarded("grad_norm")
@@ -197,20 +197,16 @@ def _device_grad_norm(grads):
     R.tls.suspended = True
     try:
         with torch.no_grad():
-            total = _global_norm(grads)
-            host = torch.empty((), dtype=total.dtype, pin_memory=True)
-            host.copy_(total, non_blocking=True)
-            event = torch.cuda.Event()
-            event.record()
+            back = Readback(_global_norm(grads))
     finally:
         R.tls.suspended = False
-    _pending_norms.append((R.counter.step, host, event))
+    _pending_norms.append((R.counter.step, back))
 
 
 def _flush_device_norms():
-    while _pending_norms and _pending_norms[0][2].query():
-        step, host, _ = _pending_norms.pop(0)
-        R.api.scalar_at("grad_norm", step, float(host))
+    while _pending_norms and _pending_norms[0][1].ready():
+        step, back = _pending_norms.pop(0)
+        R.api.scalar_at("grad_norm", step, float(back.value()))
 
 
 @_guard.guarded("optimizer")
@@ -341,10 +337,7 @@ def _after_update(scaler, before):
         else:
             _flush_pending(scaler)
             pair = torch.stack([before.reshape(()), s.detach().reshape(()).to(before.dtype)])
-            cpu = pair.to("cpu", non_blocking=True)
-            ev = torch.cuda.Event()
-            ev.record()
-            _pending_scale[id(scaler)] = (R.counter.step, cpu, ev, found)
+            _pending_scale[id(scaler)] = (R.counter.step, Readback(pair), found)
     R.counter.iteration_end()
     _ = api
 
@@ -352,11 +345,12 @@ def _after_update(scaler, before):
 def _flush_pending(scaler):
     """CUDA: emit the previous update's values once its copy has landed (never synchronizes)."""
     p = _pending_scale.get(id(scaler))
-    if p is None or not p[2].query():
+    if p is None or not p[1].ready():
         return
     del _pending_scale[id(scaler)]
-    step, cpu, _, found = p
-    _emit_scale(step, float(cpu[0]), float(cpu[1]), found)
+    step, back, found = p
+    pair = back.value()
+    _emit_scale(step, float(pair[0]), float(pair[1]), found)
 
 
 def _emit_scale(step, before, after, found):
