@@ -1,5 +1,6 @@
 """The main job: the bundled demo under nantrace, as `tools/demo.sh` runs it, finds an fp16
-overflow at step 16 in the forward pass, pins the op and verifies the fix on captured inputs.
+overflow at step 16 in the forward pass, pins the op and verifies the fix on captured inputs,
+and leaves the faulting training's output (its nan losses too) byte for byte as without it.
 
 Where the overflow is born depends on the CPU's float kernels (oneDNN picks ISA-specific
 convolutions, and a learning rate 200x too high makes training chaotic): on the Intel Xeon of
@@ -17,10 +18,17 @@ a = H.parse_args()
 tmp = H.tempdir("demo")
 out = os.path.join(tmp, "out")
 demo = os.path.join(a.repo, "tools", "demo")
-p = H.run([a.python, os.path.join(demo, "train_tiny_vits.py"), "--config", os.path.join(demo, "configs", "s2.json")],
-          H.preload_env(a.lib, out), cwd=tmp)
+cmd = [a.python, os.path.join(demo, "train_tiny_vits.py"), "--config", os.path.join(demo, "configs", "s2.json")]
+p = H.run(cmd, H.preload_env(a.lib, out), cwd=tmp)
 if p.returncode != 0:
     H.fail("demo exited %d" % p.returncode, p)
+# A faulting run is where nantrace does the most inside the host's forward (evidence, the
+# follow-back, replays, op level in the culprit): the losses, NaN ones included, and the exit
+# status must still be exactly the plain run's.
+plain = H.run(cmd, H.base_env(os.path.join(tmp, "plain")), cwd=tmp)
+if plain.returncode != p.returncode or plain.stdout != p.stdout:
+    H.fail("losses or exit status differ with nantrace:\n  plain:  %r\n  hooked: %r"
+           % (plain.stdout.decode()[-800:], p.stdout.decode()[-800:]), p)
 rd = H.run_dir_of(p, out)
 if not rd:
     H.fail("no run directory", p)
