@@ -2,11 +2,11 @@
 overflow at step 16 in the forward pass, pins the op and verifies the fix on captured inputs,
 and leaves the faulting training's output (its nan losses too) byte for byte as without it.
 
-Where the overflow is born depends on the CPU's float kernels (oneDNN picks ISA-specific
-convolutions, and a learning rate 200x too high makes training chaotic): on the Intel Xeon of
-2026-11 `exp(logs)` in enc_q overflowed first; on the AMD EPYC of 2026-12 the residual add of
-the second decoder ResBlock did, one op earlier in program order. Both are right answers for
-their run; anything else is not (docs/demo.md)."""
+Where the overflow is born depends on the machine (most likely the CPU kernels' rounding,
+amplified by a learning rate 200x too high; not measured): on the Intel Xeon of 2026-11
+`exp(logs)` in enc_q overflowed first; on the AMD EPYC of 2026-12 the residual add of the
+second decoder ResBlock did. Both are right answers for their run; anything else is not
+(docs/demo.md)."""
 import os
 import shutil
 
