@@ -39,6 +39,14 @@ if ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
   "$venv/bin/pip" install -q "$torch_spec" numpy
 fi
 
+# Holistic Trace Analysis, to load our traces the way PyTorch users analyse theirs (tests only).
+# Without its declared dependencies: those pull in JupyterLab; these are what it imports.
+if ! "$venv/bin/python" -c "from hta.trace_analysis import TraceAnalysis" >/dev/null 2>&1; then
+  say "installing HolisticTraceAnalysis (trace tests) into $venv"
+  "$venv/bin/pip" install -q pandas plotly networkx pydot psutil pyyaml
+  "$venv/bin/pip" install -q --no-deps "HolisticTraceAnalysis==0.5.0"
+fi
+
 # 3. Configure and build.
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNANTRACE_PYTHON="$venv/bin/python" >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null

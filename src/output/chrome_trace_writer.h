@@ -1,10 +1,14 @@
-// Streams a Chrome Trace Event Format file (JSON array form) to disk while the run goes on.
+// Streams a Chrome Trace Event Format file to disk while the run goes on, and finishes it in
+// Kineto's object form.
 //
-// The array form is chosen because its closing "]" is optional for Perfetto UI and
-// chrome://tracing: whatever reached the disk before a SIGKILL still loads. Every event is
+// Live, the file is the JSON array form, because its closing "]" is optional for Perfetto UI
+// and chrome://tracing: whatever reached the disk before a SIGKILL still loads. Every event is
 // written as "[\n" first / ",\n" between / "\n]\n" at close, so the bytes on disk always end
 // at an event boundary and `file + "]"` is strict JSON too (what our tests and `nantrace merge`
-// rely on). Conventions (Kineto's, which users know from torch.profiler) are in docs/outputs.md.
+// rely on). finish() then rewrites the file as {"schemaVersion": 1, "distributedInfo": {...},
+// "baseTimeNanoseconds": N, ..., "traceEvents": [...]}: the form Holistic Trace Analysis reads
+// and torch.profiler writes. Timestamps are relative to the base time given at open (see
+// output/trace_time.h for why). Conventions are in docs/outputs.md.
 #pragma once
 
 #include <chrono>
@@ -18,6 +22,17 @@
 
 namespace nantrace {
 
+// The top-level members of a finished trace, written before "traceEvents" (HTA reads the
+// metadata only up to there). rank < 0: no distributedInfo.
+struct TraceHeader {
+  int32_t rank = -1;
+  int32_t world_size = 1;
+  std::string backend;                                     // "nccl", "gloo", ... ("" = unknown)
+  nlohmann::json device_properties = nlohmann::json::array();  // Kineto's deviceProperties
+  std::string trace_name;                                  // what the trace is of (the command)
+  nlohmann::json extra = nlohmann::json::object();         // more members, e.g. "nantrace": {...}
+};
+
 class ChromeTraceWriter {
  public:
   ChromeTraceWriter() = default;
@@ -27,38 +42,52 @@ class ChromeTraceWriter {
 
   // Creates the file with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0644 (less the umask):
   // an existing file or a planted symlink is refused. false + *error on failure.
-  bool open(const std::string& path, std::string* error);
+  // base_ns: the epoch ns that the trace's time 0 stands for (the run's start); every ts is
+  // written relative to it and the finished file records it as baseTimeNanoseconds.
+  bool open(const std::string& path, std::string* error, int64_t base_ns = 0);
   // Takes ownership of an already open, writable descriptor (a pipe, /dev/full in tests).
   // `label` names it in error messages. false + *error when fd < 0 or already open.
-  bool open_fd(int fd, const std::string& label, std::string* error);
+  bool open_fd(int fd, const std::string& label, std::string* error, int64_t base_ns = 0);
   bool is_open() const;
+  int64_t base_ns() const { return base_ns_; }
 
-  // Metadata ("ph":"M") naming processes / threads in the viewer.
-  void process_name(int64_t pid, const std::string& name);
+  // Metadata ("ph":"M") naming processes / threads in the viewer. `extra` adds members to
+  // process_name's args (the live file's record of the base time and rank: a killed run's
+  // trace has no header).
+  void process_name(int64_t pid, const std::string& name, const nlohmann::json& extra = nullptr);
   void process_sort_index(int64_t pid, int64_t index);
   void thread_name(int64_t pid, int64_t tid, const std::string& name);
-  // A metadata event "distributedInfo" whose args hold "rank": N and "world_size": M with a
-  // space after each colon: Holistic Trace Analysis finds the rank with "rank":\s+(\d+).
-  void distributed_info(int32_t rank, int32_t world_size);
+  void thread_sort_index(int64_t pid, int64_t tid, int64_t index);
 
-  // ph "X". ts/dur in ns on input, written as microseconds with 3 decimals (exact).
+  // ph "X". ts/dur in epoch ns on input, written relative to the base (trace_time::trace_micros).
   void complete(const std::string& name, const std::string& cat, int64_t pid, int64_t tid,
                 int64_t ts_ns, int64_t dur_ns, const nlohmann::json& args = nullptr);
   // ph "i"; scope 'g' (global), 'p' (process) or 't' (thread; anything else becomes 't').
   void instant(const std::string& name, const std::string& cat, int64_t pid, int64_t tid,
                int64_t ts_ns, char scope, const nlohmann::json& args = nullptr);
-  // ph "C": one counter track per name, one series per key.
-  void counter(const std::string& name, int64_t pid, int64_t ts_ns,
-               const std::map<std::string, double>& values);
+  // ph "C": one counter track per name, one series per key. Only finite values are written
+  // (catapult draws a whole track flat when one value is NaN); returns how many were left
+  // out. Nothing is written when none is finite.
+  size_t counter(const std::string& name, int64_t pid, int64_t ts_ns, const std::map<std::string, double>& values);
   // Kineto flow convention: cat = name = "ac2g", id = correlation id; "ph":"s" at the launch,
   // "ph":"f" with "bp":"e" at the kernel. Two events.
   void flow(uint64_t id, int64_t pid_from, int64_t tid_from, int64_t ts_from_ns, int64_t pid_to,
             int64_t tid_to, int64_t ts_to_ns);
 
+  // One already formatted event (a JSON object whose ts is already relative to this base):
+  // the merge's way of copying events from rank traces.
+  void raw(const std::string& event_json);
+
   // Writes buffered bytes to the file now.
   void flush();
-  // Appends "]" and closes; idempotent. Also done by the destructor.
+  // Appends "]" and closes; idempotent. Also done by the destructor. The file stays in the
+  // array form.
   void close();
+  // Closes, then writes the finished object form to final_path (atomically: temp + rename;
+  // final_path may be the live path itself) and removes the live file when final_path is
+  // another name. false + *error when that fails (the array form is left as it was, so the
+  // trace still loads) or when the writer was not opened on a path.
+  bool finish(const std::string& final_path, const TraceHeader& header, std::string* error);
 
   // Bytes of the trace accepted so far (on disk or buffered), and events accepted.
   uint64_t bytes_written() const;
@@ -79,6 +108,7 @@ class ChromeTraceWriter {
  private:
   template <class F>
   void locked(F f);
+  std::string ts(int64_t ts_ns) const;  // relative to the base
   void emit(const std::string& event_json, uint64_t count);
   void emit_locked(const std::string& event_json, uint64_t count);
   void write_buffer_locked();
@@ -86,6 +116,8 @@ class ChromeTraceWriter {
 
   mutable std::mutex mu_;
   int fd_ = -1;
+  int read_fd_ = -1;  // the same file, kept open for finish() (-1 for open_fd)
+  int64_t base_ns_ = 0;
   std::string label_;
   std::string buffer_;
   bool failed_ = false;

@@ -37,41 +37,88 @@ bool write_all(int fd, const char* data, size_t size, int* err) {
 
 }  // namespace
 
-bool write_file_atomic(const std::string& path, const std::string& content, std::string* error) {
-  const std::string tmp = path + ".tmp";
-  int fd = open_exclusive(tmp);
+bool AtomicFile::open(const std::string& path, std::string* error) {
+  abandon();
+  path_ = path;
+  tmp_ = path + ".tmp";
+  int fd = open_exclusive(tmp_);
   if (fd < 0 && errno == EEXIST) {
     struct stat st;
-    if (::lstat(tmp.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      if (error) *error = "refusing to write " + path + ": " + tmp + " is a symbolic link";
+    if (::lstat(tmp_.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      if (error) *error = "refusing to write " + path + ": " + tmp_ + " is a symbolic link";
       return false;
     }
     // A regular file left by a writer that died before its rename: ours to replace.
-    if (::unlink(tmp.c_str()) != 0) return fail(error, "cannot remove stale " + tmp, errno);
-    fd = open_exclusive(tmp);
+    if (::unlink(tmp_.c_str()) != 0) return fail(error, "cannot remove stale " + tmp_, errno);
+    fd = open_exclusive(tmp_);
   }
-  if (fd < 0) return fail(error, "cannot create " + tmp, errno);
+  if (fd < 0) return fail(error, "cannot create " + tmp_, errno);
+  fd_ = fd;
+  return true;
+}
 
+bool AtomicFile::write(std::string_view data, std::string* error) {
+  if (fd_ < 0) {
+    if (error) *error = "cannot write " + (tmp_.empty() ? std::string("a file") : tmp_) + ": not open";
+    return false;
+  }
   int err = 0;
-  bool ok = write_all(fd, content.data(), content.size(), &err);
-  if (ok && ::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {
+  if (!write_all(fd_, data.data(), data.size(), &err)) return fail(error, "cannot write " + tmp_, err);
+  return true;
+}
+
+bool AtomicFile::write_from_fd(int src, std::string* error) {
+  char buf[1 << 16];
+  off_t at = 0;
+  for (;;) {
+    const ssize_t n = ::pread(src, buf, sizeof buf, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(error, "cannot read the source of " + tmp_, errno);
+    if (n == 0) return true;
+    if (!write(std::string_view(buf, size_t(n)), error)) return false;
+    at += n;
+  }
+}
+
+bool AtomicFile::commit(std::string* error) {
+  if (fd_ < 0) {
+    if (error) *error = "cannot commit " + path_ + ": not open";
+    return false;
+  }
+  int err = 0;
+  bool ok = true;
+  if (::fsync(fd_) != 0 && errno != EINVAL && errno != EROFS) {
     err = errno;
     ok = false;
   }
+  const int fd = fd_;
+  fd_ = -1;
   if (::close(fd) != 0 && ok) {
     err = errno;
     ok = false;
   }
   if (!ok) {
-    ::unlink(tmp.c_str());
-    return fail(error, "cannot write " + tmp, err);
+    ::unlink(tmp_.c_str());
+    return fail(error, "cannot write " + tmp_, err);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     err = errno;
-    ::unlink(tmp.c_str());
-    return fail(error, "cannot rename " + tmp + " to " + path, err);
+    ::unlink(tmp_.c_str());
+    return fail(error, "cannot rename " + tmp_ + " to " + path_, err);
   }
   return true;
+}
+
+void AtomicFile::abandon() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+}
+
+bool write_file_atomic(const std::string& path, const std::string& content, std::string* error) {
+  AtomicFile f;
+  return f.open(path, error) && f.write(content, error) && f.commit(error);
 }
 
 }  // namespace nantrace

@@ -19,202 +19,12 @@
 #include "output/file_io.h"
 #include "output/report_json.h"
 #include "output/report_markdown.h"
+#include "output/chrome_trace_writer.h"
 #include "output/strict_json.h"
+#include "output/trace_reader.h"
+#include "output/trace_time.h"
 
 namespace nantrace {
-
-// ---------------------------------------------------------------------------------------
-// Trace reading
-
-namespace {
-
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-size_t skip_space(std::string_view s, size_t i) {
-  while (i < s.size() && is_space(s[i])) ++i;
-  return i;
-}
-
-// End (index of the closing '}') of the JSON object starting at s[begin] == '{', or npos when
-// the text ends first. Strings are skipped so braces inside names do not count.
-size_t object_end(std::string_view s, size_t begin) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (size_t i = begin; i < s.size(); ++i) {
-    const char c = s[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') ++depth;
-    else if ((c == '}' || c == ']') && --depth == 0) return i;
-  }
-  return std::string_view::npos;
-}
-
-std::string byte_at(size_t i, size_t size) {
-  return "at byte " + std::to_string(i) + " of " + std::to_string(size);
-}
-
-std::string char_text(char c) {
-  if (c >= 0x20 && c < 0x7f) return std::string("'") + c + "'";
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0x%02x", unsigned(static_cast<unsigned char>(c)));
-  return buf;
-}
-
-}  // namespace
-
-bool read_trace_events(std::string_view text, const std::function<void(std::string_view)>& on_event,
-                       TraceReadInfo* info, std::string* error) {
-  TraceReadInfo local;
-  TraceReadInfo& inf = info ? *info : local;
-  inf = TraceReadInfo{};
-  auto fail = [&](const std::string& what) {
-    if (error) *error = what;
-    return false;
-  };
-  size_t i = skip_space(text, 0);
-  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") i = skip_space(text, 3);
-  if (i >= text.size()) return fail(text.empty() ? "empty file" : "holds only white space");
-
-  if (text[i] == '{') {
-    // Object form: small by nature (written whole), so parse it whole.
-    nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-    if (j.is_discarded()) return fail("not valid JSON (truncated or corrupted?): a trace object must be complete");
-    auto it = j.find("traceEvents");
-    if (!j.is_object() || it == j.end() || !it->is_array())
-      return fail("not a Chrome trace: an object without a \"traceEvents\" array");
-    for (const auto& e : *it) {
-      if (!e.is_object()) return fail("not a Chrome trace: a \"traceEvents\" element is not an object");
-    }
-    for (const auto& e : *it) {
-      on_event(strict_json::dump(e));
-      ++inf.events;
-    }
-    inf.closed = true;
-    return true;
-  }
-  if (text[i] != '[')
-    return fail("not a Chrome trace: expected '[' or '{', found " + char_text(text[i]) + " " + byte_at(i, text.size()));
-
-  i = skip_space(text, i + 1);
-  bool need_separator = false;
-  while (i < text.size()) {
-    const char c = text[i];
-    if (c == ']') {
-      const size_t after = skip_space(text, i + 1);
-      if (after < text.size())
-        return fail("unexpected " + char_text(text[after]) + " after the closing ']' " + byte_at(after, text.size()));
-      inf.closed = true;
-      return true;
-    }
-    if (need_separator) {
-      if (c != ',')
-        return fail("expected ',' or ']' between events, found " + char_text(c) + " " + byte_at(i, text.size()));
-      i = skip_space(text, i + 1);
-      need_separator = false;
-      continue;
-    }
-    if (c != '{')
-      return fail("event " + std::to_string(inf.events + 1) + ": expected '{', found " + char_text(c) + " " +
-                  byte_at(i, text.size()));
-    const size_t end = object_end(text, i);
-    if (end == std::string_view::npos) {
-      // A writer killed part-way through an event: what came before it still counts.
-      inf.cut_off_bytes = text.size() - i;
-      return true;
-    }
-    const std::string_view event = text.substr(i, end + 1 - i);
-    if (!nlohmann::json::accept(event.begin(), event.end()))
-      return fail("event " + std::to_string(inf.events + 1) + " " + byte_at(i, text.size()) + " is not valid JSON");
-    on_event(event);
-    ++inf.events;
-    i = skip_space(text, end + 1);
-    need_separator = true;
-  }
-  return true;  // no closing ']': the array form allows it (a killed or still running writer)
-}
-
-namespace {
-
-// The text of a key as JSON means it ("p\u0069d" is "pid").
-bool key_is_pid(std::string_view raw_with_quotes) {
-  if (raw_with_quotes.find('\\') == std::string_view::npos) return raw_with_quotes == "\"pid\"";
-  const auto j = nlohmann::json::parse(raw_with_quotes.begin(), raw_with_quotes.end(), nullptr, false);
-  return j.is_string() && j.get<std::string>() == "pid";
-}
-
-}  // namespace
-
-std::string with_pid(std::string_view ev, int64_t pid) {
-  const std::string value = std::to_string(pid);
-  const size_t open = ev.find('{');
-  if (open == std::string_view::npos) return std::string(ev);
-  // Walk the top-level members: a key is a string at depth 1 before ':'; its value runs to
-  // the next ',' or the closing '}' at depth 1. Every "pid" member is rewritten (a duplicate
-  // key would otherwise win in some readers).
-  std::vector<std::pair<size_t, size_t>> spans;
-  int depth = 0;
-  bool in_string = false, escaped = false, expect_key = true, in_pid = false;
-  size_t str_begin = 0, value_begin = std::string_view::npos;
-  for (size_t i = open; i < ev.size() && depth >= 0; ++i) {
-    const char c = ev[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') {
-        in_string = false;
-        if (depth == 1 && expect_key) {
-          in_pid = key_is_pid(ev.substr(str_begin, i + 1 - str_begin));
-          expect_key = false;
-        }
-      }
-      continue;
-    }
-    const bool ends_value = depth == 1 && (c == ',' || c == '}');
-    if (ends_value && in_pid && value_begin != std::string_view::npos) {
-      size_t b = value_begin, e = i;
-      while (b < e && is_space(ev[b])) ++b;
-      while (e > b && is_space(ev[e - 1])) --e;
-      spans.emplace_back(b, e);
-    }
-    switch (c) {
-      case '"': in_string = true; str_begin = i; break;
-      case '{': case '[': ++depth; break;
-      case '}': case ']': --depth; break;
-      case ':': if (depth == 1) value_begin = in_pid ? i + 1 : std::string_view::npos; break;
-      case ',':
-        if (depth == 1) {
-          expect_key = true;
-          in_pid = false;
-          value_begin = std::string_view::npos;
-        }
-        break;
-      default: break;
-    }
-    if (depth == 0) break;
-  }
-  if (spans.empty()) {
-    // No pid: add one right after the opening brace.
-    const size_t first = skip_space(ev, open + 1);
-    const bool empty = first < ev.size() && ev[first] == '}';
-    return std::string(ev.substr(0, open + 1)) + "\"pid\":" + value + (empty ? "" : ",") +
-           std::string(ev.substr(open + 1));
-  }
-  std::string out;
-  size_t at = 0;
-  for (const auto& [b, e] : spans) {
-    out.append(ev.substr(at, b - at));
-    out += value;
-    at = e;
-  }
-  out.append(ev.substr(at));
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------
 // The run directory
@@ -259,65 +69,6 @@ bool read_whole(const std::string& path, size_t max_bytes, std::string* out, std
   return true;
 }
 
-// A file written in pieces to NAME.tmp and renamed over NAME at commit (the same guarantees
-// as write_file_atomic, for a trace too large to hold twice in memory).
-class StreamedFile {
- public:
-  ~StreamedFile() { abandon(); }
-  bool open(const std::string& path, std::string* error) {
-    path_ = path;
-    tmp_ = path + ".tmp";
-    fd_ = create();
-    if (fd_ < 0 && errno == EEXIST) {
-      struct stat st;
-      if (::lstat(tmp_.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-        *error = "refusing to write " + path + ": " + tmp_ + " is a symbolic link";
-        return false;
-      }
-      if (::unlink(tmp_.c_str()) != 0) return fail("cannot remove stale " + tmp_, error);
-      fd_ = create();
-    }
-    if (fd_ < 0) return fail("cannot create " + tmp_, error);
-    return true;
-  }
-  bool write(std::string_view data, std::string* error) {
-    while (!data.empty()) {
-      const ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail("cannot write " + tmp_, error);
-      data.remove_prefix(size_t(n));
-    }
-    return true;
-  }
-  bool commit(std::string* error) {
-    if (::fsync(fd_) != 0 && errno != EINVAL && errno != EROFS) return fail("cannot write " + tmp_, error);
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return fail("cannot write " + tmp_, error);
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      const bool ok = fail("cannot rename " + tmp_ + " to " + path_, error);
-      ::unlink(tmp_.c_str());
-      return ok;
-    }
-    return true;
-  }
-  void abandon() {
-    if (fd_ < 0) return;
-    ::close(fd_);
-    fd_ = -1;
-    ::unlink(tmp_.c_str());
-  }
-
- private:
-  int create() { return ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644); }
-  static bool fail(const std::string& what, std::string* error) {
-    *error = what + ": " + std::strerror(errno);
-    return false;
-  }
-  std::string path_, tmp_;
-  int fd_ = -1;
-};
-
 // The files of one process: report.<tag>.json and trace.<tag>.json. A rank killed before
 // its end leaves its report rank-named (written once the rank was known) next to its trace
 // still pid-named (renamed only at exit): the two are joined by the rank in the trace.
@@ -336,29 +87,55 @@ struct Group {
   std::optional<Report> report;
 };
 
-// The rank in a trace's distributedInfo event, without parsing the whole file.
+// What a rank's trace says of itself: its time 0 (baseTimeNanoseconds of the finished form,
+// or the live form's process_name args) and its rank (distributedInfo, or those args).
+struct TraceIdentity {
+  int64_t base_ns = 0;
+  int32_t rank = -1;
+  std::string process_label;  // the rank's own process_name, for the merged track
+};
+
+std::optional<int64_t> json_int(const nlohmann::json& j) {
+  if (j.is_number_integer()) return j.get<int64_t>();
+  if (j.is_number_unsigned()) return int64_t(j.get<uint64_t>());
+  return std::nullopt;
+}
+
+void note_identity(std::string_view ev, TraceIdentity* id) {
+  if (ev.find("\"process_name\"") == std::string_view::npos) return;
+  const nlohmann::json e = nlohmann::json::parse(ev.begin(), ev.end(), nullptr, false);
+  if (!e.is_object() || e.value("ph", "") != "M" || e.value("name", "") != "process_name") return;
+  const auto args = e.find("args");
+  if (args == e.end() || !args->is_object()) return;
+  if (auto it = args->find("nantrace_base_time_ns"); it != args->end())
+    if (auto v = json_int(*it)) {
+      id->base_ns = *v;
+      if (auto n = args->find("name"); n != args->end() && n->is_string()) id->process_label = n->get<std::string>();
+    }
+  if (auto it = args->find("nantrace_rank"); it != args->end())
+    if (auto v = json_int(*it)) id->rank = int32_t(*v);
+}
+
+void identity_from_header(const nlohmann::json& h, TraceIdentity* id) {
+  if (auto it = h.find("baseTimeNanoseconds"); it != h.end())
+    if (auto v = json_int(*it)) id->base_ns = *v;
+  if (auto it = h.find("distributedInfo"); it != h.end() && it->is_object())
+    if (auto r = it->find("rank"); r != it->end())
+      if (auto v = json_int(*r)) id->rank = int32_t(*v);
+}
+
 int32_t rank_in_trace(const std::string& text) {
-  const size_t at = text.find("\"distributedInfo\"");
-  if (at == std::string::npos) return -1;
-  static const std::regex kRank(R"re("rank":\s+(\d+))re");
-  std::smatch m;
-  const std::string window = text.substr(at, 400);
-  if (!std::regex_search(window, m, kRank)) return -1;
-  try {
-    return int32_t(std::stol(m[1].str()));
-  } catch (...) {
-    return -1;
-  }
+  TraceIdentity id;
+  TraceReadInfo info;
+  std::string why;
+  if (!read_trace_events(text, [&](std::string_view ev) { note_identity(ev, &id); }, &info, &why)) return -1;
+  identity_from_header(info.header, &id);
+  return id.rank;
 }
 
 std::string rank_of(const Group& g) {
   if (g.rank >= 0) return "rank " + std::to_string(g.rank);
   return g.tag.empty() ? std::string("the process") : "process " + g.tag;
-}
-
-std::string meta_event(const char* name, int64_t pid, const std::string& args_json) {
-  return std::string("{\"name\":\"") + name + "\",\"ph\":\"M\",\"pid\":" + std::to_string(pid) +
-         ",\"tid\":0,\"args\":" + args_json + "}";
 }
 
 int64_t pid_of(const Group& g) {
@@ -509,9 +286,15 @@ class Merger {
     groups_ = std::move(kept);
   }
 
-  // One rank's events, pid rewritten, into out; false (and an error line) when its trace
-  // cannot be used at all.
-  bool rank_events(const Group& g, std::string* out) {
+  // One rank's trace, read: its events (pid rewritten to the rank's merged process), what it
+  // says of itself, and notes. false (and an error line) when it cannot be used at all.
+  struct RankTrace {
+    const Group* group = nullptr;
+    std::vector<std::string> events;
+    TraceIdentity id;
+  };
+
+  bool read_rank_trace(const Group& g, RankTrace* out) {
     const std::string name = g.trace_name();
     if (g.trace_file.empty()) {
       error(name + ": missing; " + rank_of(g) + "'s report is merged without its trace");
@@ -523,75 +306,101 @@ class Merger {
       return false;
     }
     const int64_t pid = pid_of(g);
-    std::string label = rank_of(g);
-    if (g.rank < 0 && g.number >= 0) label = "pid " + std::to_string(g.number);
-    std::string events = meta_event("process_name", pid, "{\"name\":" + strict_json::quote(label) + "}");
-    events += ",\n" + meta_event("process_sort_index", pid, "{\"sort_index\":" + std::to_string(pid) + "}");
+    out->group = &g;
     TraceReadInfo info;
     const bool ok = read_trace_events(
         text,
         [&](std::string_view ev) {
+          note_identity(ev, &out->id);
           // The rank's own process metadata would rename the merged process: ours wins.
           if (ev.find("\"ph\":\"M\"") != std::string_view::npos &&
               (ev.find("\"name\":\"process_name\"") != std::string_view::npos ||
                ev.find("\"name\":\"process_sort_index\"") != std::string_view::npos))
             return;
-          events += ",\n";
-          events += with_pid(ev, pid);
+          out->events.push_back(with_pid(ev, pid));
         },
         &info, &why);
     if (!ok) {
       error(name + ": " + why + "; " + rank_of(g) + "'s trace is left out");
       return false;
     }
+    identity_from_header(info.header, &out->id);
     if (!info.closed) {
-      std::string n = name + " has no closing ']' (the process was killed or was still running): its " +
+      std::string n = name + " is unfinished (the process was killed or was still running): its " +
                       std::to_string(info.events) + " complete events are merged";
       if (info.cut_off_bytes > 0) n += ", a cut-off last event (" + std::to_string(info.cut_off_bytes) + " bytes) is not";
       notes_.push_back(n);
     }
-    *out = std::move(events);
     return true;
   }
 
+  // Every rank's events on one time axis: each rank's timestamps are relative to its own
+  // start, so they are moved by (its base - the earliest base), exactly, in ns.
+  static std::string shifted(const std::string& ev, int64_t shift_ns) {
+    if (shift_ns == 0) return ev;
+    return rewrite_members(ev, [&](const std::string& key, std::string_view value) -> std::optional<std::string> {
+      if (key != "ts") return std::nullopt;
+      const auto ns = trace_time::ns_via_text(value);
+      if (!ns) return std::nullopt;
+      return trace_time::trace_micros(*ns + shift_ns);
+    });
+  }
+
   void write_trace(const Report& merged) {
-    const std::string path = dir_ + "/trace.merged.json";
-    StreamedFile file;
-    bool opened = false, any = false;
-    std::string why;
+    std::vector<RankTrace> ranks;
     for (const Group& g : groups_) {
-      std::string events;
-      if (!rank_events(g, &events)) continue;
-      if (!opened) {
-        if (!file.open(path, &why)) {
-          error(why);
-          return;
-        }
-        opened = true;
-        if (!file.write("[\n", &why)) break;
-      }
-      if (!file.write(any ? ",\n" : "", &why) || !file.write(events, &why)) break;
-      any = true;
+      RankTrace t;
+      if (read_rank_trace(g, &t)) ranks.push_back(std::move(t));
     }
-    if (!opened) return;
-    if (why.empty() && merged.finding.found && merged.rank >= 0 && merged.finding.origin.ts_ns > 0) {
+    if (ranks.empty()) return;
+    int64_t base = 0;
+    bool have_base = false;
+    for (const RankTrace& t : ranks)
+      if (t.id.base_ns > 0 && (!have_base || t.id.base_ns < base)) {
+        base = t.id.base_ns;
+        have_base = true;
+      }
+    const std::string path = dir_ + "/trace.merged.json";
+    const std::string live = dir_ + "/.trace.merged.json.partial";
+    struct stat st;
+    if (::lstat(live.c_str(), &st) == 0 && S_ISREG(st.st_mode)) ::unlink(live.c_str());  // a stale one of ours
+    ChromeTraceWriter w;
+    std::string why;
+    if (!w.open(live, &why, base)) {
+      error(why);
+      return;
+    }
+    std::vector<int32_t> merged_ranks;
+    for (const RankTrace& t : ranks) {
+      const Group& g = *t.group;
+      const int64_t pid = pid_of(g);
+      std::string label = rank_of(g);
+      if (g.rank < 0 && g.number >= 0) label = "pid " + std::to_string(g.number);
+      if (g.rank >= 0 && !t.id.process_label.empty() && t.id.process_label.rfind("rank ", 0) == 0)
+        label = t.id.process_label;  // "rank 1 (python train.py)"
+      w.process_name(pid, label);
+      w.process_sort_index(pid, pid);
+      if (g.rank >= 0) merged_ranks.push_back(g.rank);
+      // A trace without a base (written before timestamps were relative) is epoch-based.
+      const int64_t shift = t.id.base_ns > 0 ? t.id.base_ns - base : -base;
+      for (const std::string& ev : t.events) w.raw(shifted(ev, shift));
+    }
+    if (merged.finding.found && merged.rank >= 0 && merged.finding.origin.ts_ns > 0) {
       nlohmann::json args = {{"rank", merged.rank},
                              {"step", merged.finding.origin.step},
                              {"phase", to_string(merged.finding.origin.site.phase)},
                              {"module", merged.finding.origin.site.module_path},
                              {"kind", to_string(merged.finding.kind)}};
-      const std::string marker = "{\"name\":" + strict_json::quote("nantrace: the fault began here (rank " +
-                                                                   std::to_string(merged.rank) + ")") +
-                                 ",\"cat\":\"nantrace\",\"ph\":\"i\",\"s\":\"g\",\"pid\":" +
-                                 std::to_string(kRankPidBase + merged.rank) +
-                                 ",\"tid\":" + std::to_string(merged.finding.origin.tid) +
-                                 ",\"ts\":" + strict_json::micros(merged.finding.origin.ts_ns) +
-                                 ",\"args\":" + strict_json::dump(args) + "}";
-      file.write(",\n" + marker, &why);
+      // The one global marker of the merged trace: drawn across every rank's tracks.
+      w.instant("nantrace: the fault began here (rank " + std::to_string(merged.rank) + ")", "nantrace",
+                kRankPidBase + merged.rank, merged.finding.origin.tid, merged.finding.origin.ts_ns, 'g', args);
     }
-    if (why.empty()) file.write("\n]\n", &why);
-    if (!why.empty() || !file.commit(&why)) {
-      file.abandon();
+    TraceHeader h;
+    h.trace_name = "nantrace merge of " + dir_;
+    h.extra["nantrace"] = {{"merged_ranks", merged_ranks}, {"world_size", merged.world_size}};
+    if (!w.finish(path, h, &why)) {
+      w.close();
+      ::unlink(live.c_str());
       error(why);
       return;
     }

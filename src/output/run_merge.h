@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "output/trace_reader.h"
+
 namespace nantrace {
 
 struct MergeResult {
@@ -33,26 +35,5 @@ MergeResult merge_run_directory(const std::string& dir);
 // Process id of rank N in the merged trace; ranks not known get kUnknownRankPidBase + OS pid.
 inline constexpr int64_t kRankPidBase = 1000;
 inline constexpr int64_t kUnknownRankPidBase = 10'000'000;
-
-// --- building blocks, exposed for tests and fuzzing -------------------------------------
-
-struct TraceReadInfo {
-  uint64_t events = 0;        // complete events passed to the callback
-  bool closed = false;        // the closing "]" was present
-  uint64_t cut_off_bytes = 0; // bytes of an incomplete last event that were dropped
-};
-
-// Reads a Chrome trace in array form, event by event, tolerating what a killed writer leaves:
-// no closing "]", a trailing ",", a last event cut off part-way (dropped). Each complete event
-// is checked to be a valid JSON object and handed over as its exact text (numbers keep their
-// digits: timestamps have more than a double holds). The object form {"traceEvents": [...]}
-// is accepted too (its events re-serialised). false + *error (one line: what and at which
-// byte) for an empty file, text that is not a trace, or a corrupted event before the end.
-bool read_trace_events(std::string_view text, const std::function<void(std::string_view)>& on_event,
-                       TraceReadInfo* info, std::string* error);
-
-// event_json with its top-level "pid" value replaced by pid (added when absent). The rest of
-// the text is unchanged. event_json must be one JSON object (as read_trace_events gives).
-std::string with_pid(std::string_view event_json, int64_t pid);
 
 }  // namespace nantrace

@@ -27,7 +27,7 @@ namespace {
 void stop_at_exit() { Runtime::instance().stop(); }
 void after_fork_in_child() { Runtime::instance().on_fork_child(); }
 
-std::string read_cmdline() {
+std::vector<std::string> read_argv() {
   std::ifstream f("/proc/self/cmdline", std::ios::binary);
   std::string raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   std::vector<std::string> argv;
@@ -41,9 +41,28 @@ std::string read_cmdline() {
     }
   }
   if (!cur.empty()) argv.push_back(cur);
+  return redact_argv(argv);
+}
+
+std::string read_cmdline() {
   std::string out;
-  for (auto& a : redact_argv(argv)) out += (out.empty() ? "" : " ") + a;
+  for (auto& a : read_argv()) out += (out.empty() ? "" : " ") + a;
   return out;
+}
+
+std::string base_name(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// What the process is, as a user would say it: "python train.py", "python -m trainer".
+std::string process_label() {
+  const std::vector<std::string> argv = read_argv();
+  if (argv.empty()) return "python";
+  std::string label = base_name(argv[0]);
+  if (argv.size() > 2 && (argv[1] == "-m" || argv[1] == "-c")) return label + " " + argv[1] + " " + argv[2].substr(0, 60);
+  if (argv.size() > 1 && !argv[1].empty() && argv[1][0] != '-') label += " " + base_name(argv[1]);
+  return label;
 }
 
 std::string describe_site(const CheckRecord& r) {
@@ -92,6 +111,7 @@ bool Runtime::start(const char* frontend) {
   }
   analyzer_ = Analyzer(AnalyzerOptions{config_.warn_horizon});
   meta_["command"] = read_cmdline();
+  start_ns_ = now_ns();
   meta_["pid"] = std::to_string(::getpid());
   meta_["frontend"] = frontend ? frontend : "";
   meta_["nantrace"] = "0.1.0";
@@ -146,14 +166,14 @@ bool Runtime::materialize_locked() {
   to.window = config_.window;
   to.max_bytes = uint64_t(config_.max_trace_mb) << 20;
   trace_file_ = dir_.path + "/" + file_name("trace", "json");
-  if (!trace_.open(trace_file_, to, ::getpid(), &error)) {
+  if (!trace_.open(trace_file_, to, ::getpid(), start_ns_, process_label(), &error)) {
     log::error(error + "; continuing without a trace");
     notes_.push_back("trace not written: " + error);
   }
   trace_.set_error_callback([](const std::string& e) {
     log::warn_once("trace-write", "trace writing stopped: " + e + " (the trace on disk stays loadable)");
   });
-  if (rank_ >= 0 && world_size_ > 1) trace_.distributed_info(rank_, world_size_);
+  if (rank_ >= 0 && world_size_ > 1) trace_.set_rank(rank_, world_size_);
   install_crash_handlers();
   log::info("run directory: " + dir_.path);
   return true;
@@ -182,7 +202,7 @@ void Runtime::set_rank(int32_t rank, int32_t world_size) {
   world_size_ = world_size;
   meta_["rank"] = std::to_string(rank);
   meta_["world_size"] = std::to_string(world_size);
-  if (run_dir_ready_) trace_.distributed_info(rank, world_size);
+  if (run_dir_ready_ && world_size > 1) trace_.set_rank(rank, world_size);
 }
 
 void Runtime::set_meta(const std::string& key, const std::string& value) {
@@ -197,7 +217,8 @@ void Runtime::end_step_locked(int64_t ts_ns) {
   const int64_t cur = step_.load();
   if (cur <= 0) return;
   trace_.step_span(cur, step_start_ns_, ts_ns, step_tid_);
-  if (step_half_max_ >= 0) trace_.counter("fp16/bf16 largest |x|", ts_ns, {{"max_abs", step_half_max_}});
+  if (step_half_max_ >= 0)
+    trace_.counter("fp16/bf16 largest |x|", ts_ns, {{"max_abs", step_half_max_}}, step_tid_, cur);
   step_half_max_ = -1;
 }
 
@@ -210,6 +231,7 @@ void Runtime::step_begin(int64_t step) {
   step_.store(step);
   step_start_ns_ = ts;
   step_tid_ = this_thread_context().tid;
+  scalars_this_step_.clear();
   trace_.on_step(step);
   SequencedItem item;
   item.kind = SequencedItem::Kind::StepBegin;
@@ -389,7 +411,8 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     origin_reported_ = true;
     const Finding f = analyzer_.finding();
     log::warn("first non-finite value: " + describe_site(f.origin));
-    trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'g',
+    // Process-scoped: in a merged trace only the merge's "the fault began here" is global.
+    trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
                   {{"step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
                    {"module", f.origin.site.module_path}, {"tensor", f.origin.site.tensor_name}});
     trace_.on_origin(f.origin.step);
@@ -408,7 +431,11 @@ void Runtime::scalar(const std::string& name, double value, int64_t step) {
   item.scalar.ts_ns = now_ns();
   item.scalar.name = name;
   item.scalar.value = value;
-  trace_.counter(name, item.scalar.ts_ns, {{name, value}});
+  // Several values of one name in a step (a GAN's D and G losses) are separate series:
+  // "loss", "loss #2", ... in the order the step reports them.
+  const int nth = ++scalars_this_step_[name];
+  const std::string series = nth == 1 ? name : name + " #" + std::to_string(nth);
+  trace_.counter(series, item.scalar.ts_ns, {{series, value}}, this_thread_context().tid, item.scalar.step);
   sequencer_.put(sequencer_.reserve(), std::move(item));
   drain_locked();
 }
@@ -458,7 +485,8 @@ void Runtime::note_locked(const std::string& note) {
 void Runtime::write_reports_locked(bool final) {
   if (!run_dir_ready_) return;
   Report r = analyzer_.build_report();
-  r.environment = meta_;
+  for (const auto& [k, v] : meta_)
+    if (k.rfind("trace.", 0) != 0) r.environment[k] = v;  // "trace.*" facts are for the trace header
   r.rank = rank_;
   r.world_size = world_size_;
   r.run_dir = dir_.path;
@@ -499,10 +527,7 @@ void Runtime::stop() {
     after_check(analyzer_.finding().origin, outcome);
   }
   end_step_locked(now_ns());
-  // Rank-named files: the rank may only have become known after the trace was opened.
-  const std::string final_trace = dir_.path + "/" + file_name("trace", "json");
-  trace_.close();
-  if (final_trace != trace_file_ && ::rename(trace_file_.c_str(), final_trace.c_str()) == 0) trace_file_ = final_trace;
+  finish_trace_locked();
   if (dir_.inherited && rank_ >= 0 && world_size_ > 1) {
     // Provisional pid-named reports of this process are superseded by the rank-named ones.
     ::unlink((dir_.path + "/report.pid" + std::to_string(::getpid()) + ".json").c_str());
@@ -536,9 +561,32 @@ void Runtime::on_fatal_signal(int sig, const std::string& backtrace) {
   end_step_locked(now_ns());
   trace_.flush();
   write_reports_locked(true);
-  trace_.close();
+  finish_trace_locked();
   stopped_.store(true);
   active_.store(false);
+}
+
+void Runtime::finish_trace_locked() {
+  if (!trace_.is_open()) return;
+  // Rank-named files: the rank may only have become known after the trace was opened.
+  const std::string final_trace = dir_.path + "/" + file_name("trace", "json");
+  TraceHeader h;
+  h.rank = rank_ >= 0 ? rank_ : (world_size_ <= 1 && !dir_.inherited ? 0 : -1);
+  h.world_size = rank_ >= 0 ? world_size_ : 1;
+  if (auto it = meta_.find("distributed_backend"); it != meta_.end()) h.backend = it->second;
+  if (auto it = meta_.find("command"); it != meta_.end()) h.trace_name = it->second;
+  if (auto it = meta_.find("trace.device_properties"); it != meta_.end()) {
+    nlohmann::json props = nlohmann::json::parse(it->second, nullptr, false);
+    if (props.is_array()) h.device_properties = props;
+  }
+  h.extra["nantrace"] = {{"version", meta_["nantrace"]}, {"pid", int64_t(::getpid())}};
+  std::string error;
+  if (trace_.finish(final_trace, h, &error)) {
+    trace_file_ = final_trace;
+    return;
+  }
+  log::warn_once("trace-finish", error);
+  if (final_trace != trace_file_ && ::rename(trace_file_.c_str(), final_trace.c_str()) == 0) trace_file_ = final_trace;
 }
 
 void Runtime::merge_children_locked() {

@@ -76,6 +76,9 @@ class Runtime
   bool materialize_locked();
   static void construct_exit_statics();
   void merge_children_locked();
+  // Ends the trace: the finished object form under its final (rank-)name, or the array form
+  // renamed when finishing fails.
+  void finish_trace_locked();
 
   std::mutex mu_;
   std::atomic<bool> active_{false};
@@ -95,6 +98,8 @@ class Runtime
   Analyzer analyzer_;
   TraceRecorder trace_;
   std::string trace_file_;
+  int64_t start_ns_ = 0;                       // time 0 of the trace
+  std::map<std::string, int> scalars_this_step_;  // how often each scalar name came this step
   int64_t step_start_ns_ = 0;
   uint32_t step_tid_ = 0;
   double step_half_max_ = -1;   // largest |x| of fp16/bf16 forward outputs in the current step

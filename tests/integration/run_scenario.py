@@ -5,6 +5,7 @@ import os
 import shutil
 
 import nt_harness as H
+import trace_check as T
 
 a = H.parse_args([("--scenario", {"required": True})])
 scen = os.path.abspath(a.scenario)
@@ -29,8 +30,10 @@ bad = H.subset_mismatches(expected, rep)
 for want in notes_contain:
     if not any(want in n for n in rep.get("notes", [])):
         bad.append("no note contains %r (notes: %s)" % (want, json.dumps(rep.get("notes", []))[:1500]))
+# Every scenario's trace follows the viewers' rules (trace_check.py).
+bad += T.check_file(os.path.join(rd, "trace.json"), finished=True, rank=0)
 if bad:
-    H.fail("report differs from expected.json:\n  " + "\n  ".join(bad) +
+    H.fail("report differs from expected.json or the trace breaks a rule:\n  " + "\n  ".join(bad) +
            "\nfinding: " + json.dumps(rep.get("finding", {}), indent=1)[:3000], p)
 print("ok %s: %s" % (os.path.basename(scen), json.dumps({k: rep["finding"].get(k) for k in
       ("found", "kind", "step", "phase", "module_path", "op")})))

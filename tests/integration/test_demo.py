@@ -11,6 +11,7 @@ import os
 import shutil
 
 import nt_harness as H
+import trace_check as T
 
 SITES = {("TinyVits/enc_q", "aten::exp"), ("TinyVits/dec.resblocks.1", "aten::add")}
 
@@ -51,6 +52,24 @@ for want in ("finding: fp16 overflow at step 16 (forward) in %s, op %s" % (f.get
              "report: ", "trace: "):
     if want not in stderr:
         bad.append("stderr lacks %r" % want)
+# The trace, read by the rules of Perfetto, catapult and HTA (trace_check.py), then by HTA
+# itself: it finds rank 0 and every step but the last (HTA drops the last ProfilerStep of
+# every trace, as for torch.profiler's).
+trace = os.path.join(rd, "trace.json")
+bad += T.check_file(trace, finished=True, rank=0)
+_, events, _ = T.load(trace)
+ours = sorted({s for steps in T.steps_of(events).values() for s in steps})
+if ours != list(range(1, len(ours) + 1)) or len(ours) < 16:
+    bad.append("trace steps %s are not 1..N with N >= 16" % ours)
+if not any(e.get("ph") == "i" and str(e.get("name", "")).startswith("NaN/Inf origin") and e.get("s") == "p"
+           for e in events):
+    bad.append("no process-scoped origin marker in the trace")
+try:
+    seen = T.hta_load({0: trace}, rd)
+    if seen != {0: ours[:-1]}:
+        bad.append("HTA sees %s, expected {0: steps 1..%d}" % (seen, ours[-1] - 1))
+except ImportError:
+    print("note: HolisticTraceAnalysis is not installed (tools/setup.sh installs it): HTA load skipped")
 if bad:
     H.fail("demo finding:\n  " + "\n  ".join(bad), p)
 print("ok demo: %s, %s at step %d" % (f["module_path"], f["op"], f["step"]))

@@ -16,6 +16,7 @@ import socket
 import subprocess
 
 import nt_harness as H
+import trace_check as T
 
 RANK_RE = re.compile(r'"rank":\s+(\d+)')  # Holistic Trace Analysis' pattern
 
@@ -66,7 +67,9 @@ for rank in (0, 1):
     if not m or int(m.group(1)) != rank:
         H.fail("trace.rank%d.json: distributedInfo \"rank\": %d not found (first match: %s)"
                % (rank, rank, m.group(0) if m else None))
-    json.loads(text if text.rstrip().endswith("]") else text + "]")
+    problems = T.check_file(os.path.join(run_dir, "trace.rank%d.json" % rank), finished=True, rank=rank)
+    if problems:
+        H.fail("trace.rank%d.json breaks rules:\n  " % rank + "\n  ".join(problems))
     with open(os.path.join(run_dir, "report.rank%d.json" % rank), encoding="utf-8") as f:
         reports[rank] = json.load(f)
     r = reports[rank]
@@ -99,14 +102,27 @@ def check_merged(where):
         title = f.readline()
     if "at step 3 on rank 1" not in title:
         H.fail("%s: report.merged.md title does not name the rank: %r" % (where, title))
-    with open(os.path.join(run_dir, "trace.merged.json"), encoding="utf-8") as f:
-        trace = json.load(f)
-    names = sorted(e["args"]["name"] for e in trace if e.get("ph") == "M" and e.get("name") == "process_name")
+    merged_path = os.path.join(run_dir, "trace.merged.json")
+    problems = T.check_file(merged_path, finished=True, merged=True)
+    if problems:
+        H.fail("%s: trace.merged.json breaks rules:\n  " % where + "\n  ".join(problems))
+    header, trace, _ = T.load(merged_path)
+    names = sorted(e["args"]["name"].split(" (")[0] for e in trace
+                   if e.get("ph") == "M" and e.get("name") == "process_name" and e["args"]["name"].startswith("rank "))
     if names != ["rank 0", "rank 1"]:
         H.fail("%s: trace.merged.json processes %s, expected one per rank" % (where, names))
-    ranks = sorted(e["args"]["rank"] for e in trace if e.get("name") == "distributedInfo")
-    if ranks != [0, 1]:
-        H.fail("%s: trace.merged.json distributedInfo ranks %s" % (where, ranks))
+    if header.get("nantrace", {}).get("merged_ranks") != [0, 1]:
+        H.fail("%s: trace.merged.json header does not list ranks 0 and 1: %s" % (where, header))
+    marks = [e for e in trace if e.get("ph") == "i" and e.get("s") == "g"]
+    if len(marks) != 1 or "rank 1" not in marks[0]["name"]:
+        H.fail("%s: one global marker naming rank 1 expected, found %s" % (where, marks))
+    # HTA, as a user runs it on a multi-rank run: one trace per rank.
+    try:
+        seen = T.hta_load({r: os.path.join(run_dir, "trace.rank%d.json" % r) for r in (0, 1)}, run_dir)
+        if sorted(seen) != [0, 1] or not all(seen[r] for r in seen):
+            H.fail("%s: HTA sees ranks/steps %s" % (where, seen))
+    except ImportError:
+        print("note: HolisticTraceAnalysis is not installed: HTA load skipped")
 
 
 # The runtime may already have merged at the end of the launcher process: check that too.

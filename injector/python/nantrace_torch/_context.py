@@ -71,6 +71,10 @@ def on_step(step):
         dist = getattr(torch, "distributed", None)
         if dist is not None and dist.is_available() and dist.is_initialized():
             R.api.set_rank(dist.get_rank(), dist.get_world_size())
+            try:
+                R.api.set_meta("distributed_backend", str(dist.get_backend()))
+            except Exception:  # a backend that cannot say: the trace just omits it
+                pass
             _rank_known = True
     if not _device_known:
         # Never initialise CUDA ourselves: only describe it once the host has.
@@ -79,6 +83,11 @@ def on_step(step):
             p = torch.cuda.get_device_properties(d)
             R.api.set_meta("device", "%s (sm_%d%d)" % (p.name, p.major, p.minor))
             R.api.set_meta("device_capability", "%d.%d" % (p.major, p.minor))
+            # Kineto's deviceProperties, for the finished trace's header (not shown in reports).
+            R.api.set_meta("trace.device_properties", R.dumps([{
+                "id": d, "name": p.name, "totalGlobalMem": int(p.total_memory),
+                "computeMajor": p.major, "computeMinor": p.minor,
+                "numSms": int(getattr(p, "multi_processor_count", 0))}]))
             _device_known = True
 
 

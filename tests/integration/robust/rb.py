@@ -23,16 +23,17 @@ def strict_loads(text):
     return json.loads(text, parse_constant=_no_constants)
 
 
-def load_trace(path):
-    """The trace's events. A run that did not close the trace lacks the final ']': append it
-    (docs/outputs.md: the bytes on disk always end at an event boundary)."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if not text.rstrip().endswith("]"):
-        text = text.rstrip() + "\n]"
-    events = strict_loads(text)
-    if not isinstance(events, list):
-        raise ValueError("trace is not a JSON array")
+def load_trace(path, finished=None):
+    """The trace's events, after the strict checker (../trace_check.py) found nothing wrong.
+    finished: True = must be the finished object form, False = the live array form (a
+    killed run; a cut at an event boundary gets its ']'), None = either."""
+    import trace_check as T
+    header, events, is_finished = T.load(path)
+    if finished is not None and is_finished != finished:
+        raise ValueError("%s: expected the %s form" % (path, "finished object" if finished else "live array"))
+    problems = T.check_file(path, finished=is_finished)
+    if problems:
+        raise ValueError("trace rules broken:\n  " + "\n  ".join(problems))
     return events
 
 

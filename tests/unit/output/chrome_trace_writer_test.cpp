@@ -39,7 +39,6 @@ TEST_F(TraceTest, ClosedFileIsStrictJsonWithEveryEventKind) {
   w.process_name(1234, "nantrace rank 0");
   w.process_sort_index(1234, 2);
   w.thread_name(1234, 77, "MainThread");
-  w.distributed_info(0, 2);
   w.complete("ProfilerStep#3", "user_annotation", 1234, 77, 1'700'000'000'123'456'789, 2'500, json{{"step", 3}});
   w.instant("first NaN", "nantrace", 1234, 77, 1'700'000'000'200'000'000, 'g');
   w.counter("loss_scale", 1234, 1'700'000'000'300'000'000, {{"scale", 65536.0}});
@@ -49,33 +48,37 @@ TEST_F(TraceTest, ClosedFileIsStrictJsonWithEveryEventKind) {
 
   const json doc = parse_strict(read_all(path_));
   ASSERT_TRUE(doc.is_array());
-  ASSERT_EQ(doc.size(), 9u);
-  EXPECT_EQ(w.events_written(), 9u);
+  ASSERT_EQ(doc.size(), 8u);
+  EXPECT_EQ(w.events_written(), 8u);
   EXPECT_EQ(doc[0]["ph"], "M");
   EXPECT_EQ(doc[0]["args"]["name"], "nantrace rank 0");
   EXPECT_EQ(doc[1]["args"]["sort_index"], 2);
   EXPECT_EQ(doc[2]["tid"], 77);
-  const json& x = doc[4];
+  const json& x = doc[3];
   EXPECT_EQ(x["ph"], "X");
   EXPECT_EQ(x["cat"], "user_annotation");
   EXPECT_EQ(x["args"]["step"], 3);
   EXPECT_DOUBLE_EQ(x["dur"].get<double>(), 2.5);
-  EXPECT_EQ(doc[5]["s"], "g");
-  EXPECT_EQ(doc[6]["ph"], "C");
-  EXPECT_EQ(doc[6]["args"]["scale"], 65536.0);
+  EXPECT_EQ(doc[4]["s"], "g");
+  EXPECT_EQ(doc[5]["ph"], "C");
+  EXPECT_EQ(doc[5]["args"]["scale"], 65536.0);
   EXPECT_EQ(w.bytes_written(), read_all(path_).size());
 }
 
-TEST_F(TraceTest, TimestampsAreExactMicrosecondsWithFraction) {
+TEST_F(TraceTest, TimestampsAreRelativeToTheBaseAndExactInNanoseconds) {
   ChromeTraceWriter w;
-  ASSERT_TRUE(w.open(path_, nullptr));
-  w.complete("a", "cpu_op", 1, 1, 1'700'000'000'123'456'789, 1'001, nullptr);
+  const int64_t base = 1'700'000'000'000'000'000;
+  ASSERT_TRUE(w.open(path_, nullptr, base));
+  EXPECT_EQ(w.base_ns(), base);
+  w.complete("a", "cpu_op", 1, 1, base + 123'456'789, 1'002, nullptr);
   w.close();
   const std::string text = read_all(path_);
-  // A double would round 1700000000123456.789 to a multiple of 0.25.
-  EXPECT_NE(text.find("\"ts\":1700000000123456.789"), std::string::npos) << text;
-  EXPECT_NE(text.find("\"dur\":1.001"), std::string::npos) << text;
+  // Epoch microseconds (1.7e15 with a fraction) have more digits than a double holds.
+  EXPECT_NE(text.find("\"ts\":123456.789"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"dur\":1.002"), std::string::npos) << text;
   EXPECT_EQ(text.find("\"args\""), std::string::npos) << "null args are omitted";
+  const json doc = parse_strict(text);
+  EXPECT_EQ(int64_t(doc[0]["ts"].get<double>() * 1000.0), 123'456'789);
 }
 
 TEST_F(TraceTest, KilledRunLoadsAfterFlushWhenClosingBracketIsAppended) {
@@ -139,7 +142,8 @@ TEST_F(TraceTest, NonFiniteArgsBecomeStrings) {
   json args = {{"max_abs", inf}, {"loss", nan}, {"nested", {{"list", {1.5, -inf, nan}}, {"ok", 2.0}}}};
   w.complete("op", "cpu_op", 1, 1, 0, 10, args);
   w.instant("i", "c", 1, 1, 0, 't', json::array({nan}));  // non-object args are wrapped
-  w.counter("loss", 1, 0, {{"value", nan}, {"scale", -inf}});
+  EXPECT_EQ(w.counter("loss", 1, 0, {{"value", nan}, {"scale", -inf}}), 2u) << "no finite value: no counter event";
+  EXPECT_EQ(w.counter("loss", 1, 5, {{"value", 0.5}, {"scale", inf}}), 1u);
   w.close();
   const std::string text = read_all(path_);
   EXPECT_EQ(text.find("NaN"), std::string::npos);
@@ -151,24 +155,80 @@ TEST_F(TraceTest, NonFiniteArgsBecomeStrings) {
   EXPECT_EQ(doc[0]["args"]["nested"]["list"], json::array({1.5, "-inf", "nan"}));
   EXPECT_EQ(doc[0]["args"]["nested"]["ok"], 2.0);
   EXPECT_EQ(doc[1]["args"]["value"], json::array({"nan"}));
-  EXPECT_EQ(doc[2]["args"]["value"], "nan");
-  EXPECT_EQ(doc[2]["args"]["scale"], "-inf");
+  // Counters hold finite numbers only: catapult draws a track flat when one value is NaN.
+  ASSERT_EQ(doc.size(), 3u);
+  EXPECT_EQ(doc[2]["ph"], "C");
+  EXPECT_EQ(doc[2]["args"], json({{"value", 0.5}}));
 }
 
-TEST_F(TraceTest, DistributedInfoMatchesHolisticTraceAnalysisRegex) {
+TEST_F(TraceTest, FinishWritesKinetoObjectFormWithRankFirst) {
+  ChromeTraceWriter w;
+  const int64_t base = 1'700'000'000'000'000'000;
+  ASSERT_TRUE(w.open(path_, nullptr, base));
+  w.complete("other", "cpu_op", 1, 1, base, 1, json{{"rank", 9}});  // not HTA's match: no space
+  w.complete("ProfilerStep#1", "user_annotation", 1, 1, base + 5'000, 1'000);
+  TraceHeader h;
+  h.rank = 3;
+  h.world_size = 4;
+  h.backend = "gloo";
+  h.trace_name = "python train.py";
+  h.extra["nantrace"] = {{"version", "x"}};
+  const std::string final_path = dir_ + "/trace.rank3.json";
+  std::string err;
+  ASSERT_TRUE(w.finish(final_path, h, &err)) << err;
+  EXPECT_FALSE(std::ifstream(path_).good()) << "the live file is replaced by the finished one";
+  const std::string text = read_all(final_path);
+  // HTA reads the file line by line and takes the first "rank":\s+(\d+).
+  std::istringstream lines(text);
+  std::string line, first_match;
+  std::smatch m;
+  while (std::getline(lines, line))
+    if (std::regex_search(line, m, std::regex(R"("rank":\s+(\d+))"))) {
+      first_match = m[1].str();
+      break;
+    }
+  EXPECT_EQ(first_match, "3");
+  const json doc = parse_strict(text);
+  ASSERT_TRUE(doc.is_object());
+  EXPECT_EQ(doc["schemaVersion"], 1);
+  EXPECT_EQ(doc["distributedInfo"], json({{"backend", "gloo"}, {"rank", 3}, {"world_size", 4}}));
+  EXPECT_EQ(doc["baseTimeNanoseconds"], base);
+  EXPECT_EQ(doc["traceName"], "python train.py");
+  EXPECT_EQ(doc["nantrace"]["version"], "x");
+  EXPECT_TRUE(doc["deviceProperties"].is_array());
+  ASSERT_EQ(doc["traceEvents"].size(), 2u);
+  EXPECT_EQ(doc["traceEvents"][1]["name"], "ProfilerStep#1");
+  EXPECT_DOUBLE_EQ(doc["traceEvents"][1]["ts"].get<double>(), 5.0);
+  // HTA stops reading metadata at "traceEvents": every header member comes before it.
+  EXPECT_LT(text.find("\"baseTimeNanoseconds\""), text.find("\"traceEvents\""));
+}
+
+TEST_F(TraceTest, FinishInPlaceAndFailureKeepsTheArrayForm) {
   ChromeTraceWriter w;
   ASSERT_TRUE(w.open(path_, nullptr));
-  w.complete("other", "cpu_op", 1, 1, 0, 1, json{{"rank", 9}});  // must not match the regex
-  w.distributed_info(3, 4);
-  w.close();
-  const std::string text = read_all(path_);
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"("rank":\s+(\d+))")));
-  EXPECT_EQ(m[1].str(), "3");
-  const json doc = parse_strict(text);
-  EXPECT_EQ(doc[1]["name"], "distributedInfo");
-  EXPECT_EQ(doc[1]["args"]["rank"], 3);
-  EXPECT_EQ(doc[1]["args"]["world_size"], 4);
+  w.instant("i", "c", 1, 1, 0, 'p');
+  std::string err;
+  ASSERT_TRUE(w.finish(path_, TraceHeader{}, &err)) << err;
+  const json doc = parse_strict(read_all(path_));
+  EXPECT_FALSE(doc.contains("distributedInfo")) << "rank < 0: no distributedInfo";
+  EXPECT_EQ(doc["traceEvents"].size(), 1u);
+
+  // Not opened on a path (a pipe, /dev/full): finishing is refused, nothing thrown.
+  int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ChromeTraceWriter w2;
+  ASSERT_TRUE(w2.open_fd(fd, "/dev/null", &err));
+  EXPECT_FALSE(w2.finish(dir_ + "/never.json", TraceHeader{}, &err));
+  EXPECT_NE(err.find("array form"), std::string::npos) << err;
+  EXPECT_FALSE(std::ifstream(dir_ + "/never.json").good());
+
+  // The destination cannot be written (a directory is in the way): the live trace stays.
+  const std::string live = dir_ + "/live.json", blocked = dir_ + "/blocked";
+  ASSERT_EQ(::mkdir((blocked + ".tmp").c_str(), 0755), 0);
+  ChromeTraceWriter w3;
+  ASSERT_TRUE(w3.open(live, &err));
+  w3.instant("kept", "c", 1, 1, 0, 'p');
+  EXPECT_FALSE(w3.finish(blocked, TraceHeader{}, &err));
+  EXPECT_EQ(parse_strict(read_all(live)).size(), 1u) << "the array form is left, closed";
 }
 
 TEST_F(TraceTest, FlowEventsFollowKinetoConvention) {

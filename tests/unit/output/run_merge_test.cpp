@@ -77,20 +77,30 @@ class RunMergeTest : public ::testing::Test {
 
   void write_report(const std::string& name, const Report& r) { spit(path(name), report_to_json_text(r)); }
 
-  // A trace as the runtime writes it: process metadata, distributedInfo, a step span and a
-  // counter; `events` step spans in all.
-  void write_trace(const std::string& name, int32_t rank, int64_t os_pid, int events = 3) {
+  // A trace as the runtime writes it: process metadata (with the base time and rank in its
+  // args), `events` step spans and a counter; finished in the object form, or left as the
+  // live array (a killed process). Rank r starts r ms after rank 0.
+  static constexpr int64_t kBase = 1'699'999'999'123'456'789;  // before every origin
+  void write_trace(const std::string& name, int32_t rank, int64_t os_pid, int events = 3, bool finished = true) {
     ChromeTraceWriter w;
     std::string error;
-    ASSERT_TRUE(w.open(path(name), &error)) << error;
-    w.process_name(os_pid, "python (pid " + std::to_string(os_pid) + ")");
+    const int64_t base = kBase + std::max(rank, 0) * 1'000'000;
+    ASSERT_TRUE(w.open(path(name), &error, base)) << error;
+    nlohmann::json extra = {{"nantrace_base_time_ns", base}};
+    if (rank >= 0) extra["nantrace_rank"] = rank;
+    w.process_name(os_pid, rank >= 0 ? "rank " + std::to_string(rank) + " (python train.py)" : "python train.py", extra);
     w.process_sort_index(os_pid, 0);
-    if (rank >= 0) w.distributed_info(rank, 2);
     for (int i = 1; i <= events; ++i)
-      w.complete("ProfilerStep#" + std::to_string(i), "user_annotation", os_pid, 77, 1'700'000'000'123'456'789 + i,
-                 1000, {{"pid", 5}});
-    w.counter("loss_scale", os_pid, 1'700'000'000'123'456'789, {{"scale", 65536.0}});
-    w.close();
+      w.complete("ProfilerStep#" + std::to_string(i), "user_annotation", os_pid, 77, base + i, 1000, {{"pid", 5}});
+    w.counter("loss_scale", os_pid, base, {{"scale", 65536.0}});
+    if (!finished) {
+      w.close();
+      return;
+    }
+    TraceHeader h;
+    h.rank = rank;
+    h.world_size = 2;
+    ASSERT_TRUE(w.finish(path(name), h, &error)) << error;
   }
 
   void write_rank(int32_t rank) {
@@ -98,7 +108,11 @@ class RunMergeTest : public ::testing::Test {
     write_trace("trace.rank" + std::to_string(rank) + ".json", rank, 4000 + rank);
   }
 
-  nlohmann::json merged_trace() const { return nlohmann::json::parse(slurp(path("trace.merged.json"))); }
+  nlohmann::json merged_trace() const {
+    const nlohmann::json doc = nlohmann::json::parse(slurp(path("trace.merged.json")));
+    EXPECT_TRUE(doc.is_object()) << "the merged trace is in the finished object form";
+    return doc.at("traceEvents");
+  }
   Report merged_report() const {
     Report r;
     std::string error;
@@ -137,22 +151,23 @@ TEST_F(RunMergeTest, MergesTwoRanksIntoOneReportAndOneTrace) {
       EXPECT_EQ(e.at("args").at("pid"), 5);  // args untouched
     }
   }
-  EXPECT_EQ(names, (std::map<int64_t, std::string>{{kRankPidBase, "rank 0"}, {kRankPidBase + 1, "rank 1"}}));
+  EXPECT_EQ(names, (std::map<int64_t, std::string>{{kRankPidBase, "rank 0 (python train.py)"},
+                                                   {kRankPidBase + 1, "rank 1 (python train.py)"}}));
   EXPECT_EQ(events_per_pid.size(), 2u);
-  // Per rank: process_name, sort_index, distributedInfo, 3 steps, 1 counter; plus the marker.
-  EXPECT_EQ(events_per_pid[kRankPidBase], 7);
-  EXPECT_EQ(events_per_pid[kRankPidBase + 1], 8);
+  // Per rank: process_name, sort_index, 3 steps, 1 counter; plus the marker.
+  EXPECT_EQ(events_per_pid[kRankPidBase], 6);
+  EXPECT_EQ(events_per_pid[kRankPidBase + 1], 7);
   EXPECT_EQ(t.back().at("name"), "nantrace: the fault began here (rank 1)");
+  EXPECT_EQ(t.back().at("s"), "g") << "the merge's marker is the one global marker";
 
-  // distributedInfo kept as written: HTA's pattern still finds each rank.
+  // One time axis: rank 1 started 1 ms after rank 0, so its events move by exactly 1000 us.
+  const nlohmann::json doc = nlohmann::json::parse(slurp(path("trace.merged.json")));
+  EXPECT_EQ(doc.at("baseTimeNanoseconds"), kBase);
   const std::string text = slurp(path("trace.merged.json"));
-  std::vector<std::string> ranks;
-  const std::regex re(R"re("rank":\s+(\d+))re");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
-    ranks.push_back((*it)[1].str());
-  EXPECT_EQ(ranks, (std::vector<std::string>{"0", "1"}));
-  // Timestamps keep every digit (a double would round them).
-  EXPECT_NE(text.find("\"ts\":1700000000123456.790"), std::string::npos);
+  EXPECT_NE(text.find("\"pid\":1000,\"tid\":77,\"ts\":0.001"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"pid\":1001,\"tid\":77,\"ts\":1000.001"), std::string::npos) << text;
+  // The fault marker (rank 1's origin, in epoch ns) on the same axis.
+  EXPECT_DOUBLE_EQ(t.back().at("ts").get<double>(), (1'700'000'000'009'000'000 - kBase) / 1000.0);
 }
 
 TEST_F(RunMergeTest, TruncatedReportIsNamedAndTheOthersMerged) {
@@ -169,7 +184,7 @@ TEST_F(RunMergeTest, TruncatedReportIsNamedAndTheOthersMerged) {
   EXPECT_EQ(r.rank, 0);
   EXPECT_TRUE(any_contains(r.notes, "not merged: report.rank1.json"));
   // Rank 1's trace is still merged.
-  EXPECT_NE(slurp(path("trace.merged.json")).find("\"rank 1\""), std::string::npos);
+  EXPECT_NE(slurp(path("trace.merged.json")).find("\"rank 1 ("), std::string::npos);
 }
 
 TEST_F(RunMergeTest, WrongTypeIsNamedWithItsField) {
@@ -206,14 +221,15 @@ TEST_F(RunMergeTest, MissingTraceIsNamedAndTheReportStillMerged) {
   EXPECT_TRUE(any_contains(m.errors, "trace.rank1.json: missing")) << joined(m.errors);
   EXPECT_EQ(merged_report().rank, 1);
   const std::string text = slurp(path("trace.merged.json"));
-  EXPECT_NE(text.find("\"rank 0\""), std::string::npos);
-  EXPECT_EQ(text.find("\"rank 1\""), std::string::npos);
+  EXPECT_NE(text.find("\"rank 0 ("), std::string::npos);
+  EXPECT_EQ(text.find("\"rank 1"), std::string::npos);
 }
 
 TEST_F(RunMergeTest, KilledRunTraceWithoutClosingBracketIsMerged) {
   write_rank(0);
-  write_rank(1);
-  // What SIGKILL leaves: no "]" and a last event cut off part-way.
+  write_report("report.rank1.json", rank_report(1));
+  write_trace("trace.rank1.json", 1, 4001, 3, /*finished=*/false);
+  // What SIGKILL leaves: the live array form, no "]" and a last event cut off part-way.
   std::string t = slurp(path("trace.rank1.json"));
   t = t.substr(0, t.rfind(']'));
   while (!t.empty() && (t.back() == '\n')) t.pop_back();
@@ -227,7 +243,9 @@ TEST_F(RunMergeTest, KilledRunTraceWithoutClosingBracketIsMerged) {
     if (e.at("pid") == kRankPidBase + 1 && e.at("name").get<std::string>().rfind("ProfilerStep#", 0) == 0)
       ++steps_of_rank1;
   EXPECT_EQ(steps_of_rank1, 3);
-  EXPECT_TRUE(any_contains(merged_report().notes, "trace.rank1.json has no closing ']'", "cut-off last event"));
+  EXPECT_TRUE(any_contains(merged_report().notes, "trace.rank1.json is unfinished", "cut-off last event"));
+  // Its base time came from the live file's process_name args: still on the common axis.
+  EXPECT_NE(slurp(path("trace.merged.json")).find("\"pid\":1001,\"tid\":77,\"ts\":1000.001"), std::string::npos);
 }
 
 TEST_F(RunMergeTest, CorruptedTraceIsLeftOutAndNamed) {
@@ -240,9 +258,9 @@ TEST_F(RunMergeTest, CorruptedTraceIsLeftOutAndNamed) {
   EXPECT_EQ(m.ranks_merged, 2);
   EXPECT_TRUE(any_contains(m.errors, "trace.rank0.json: ", "rank 0's trace is left out")) << joined(m.errors);
   const std::string text = slurp(path("trace.merged.json"));
-  EXPECT_EQ(text.find("\"rank 0\""), std::string::npos);
-  EXPECT_NE(text.find("\"rank 1\""), std::string::npos);
-  EXPECT_TRUE(nlohmann::json::parse(text).is_array());  // still strict JSON
+  EXPECT_EQ(text.find("\"rank 0 ("), std::string::npos);
+  EXPECT_NE(text.find("\"rank 1 ("), std::string::npos);
+  EXPECT_TRUE(nlohmann::json::parse(text).is_object());  // still strict JSON
 }
 
 TEST_F(RunMergeTest, NothingMergeableWritesNoReport) {
@@ -289,7 +307,7 @@ TEST_F(RunMergeTest, KilledRanksPidNamedTraceJoinsItsRankNamedReport) {
   EXPECT_TRUE(any_contains(merged_report().notes, "trace.pid4321.json is rank 1's"));
   int rank1_events = 0;
   for (const auto& e : merged_trace()) rank1_events += e.at("pid") == kRankPidBase + 1;
-  EXPECT_EQ(rank1_events, 8);
+  EXPECT_EQ(rank1_events, 7);
 }
 
 TEST_F(RunMergeTest, SingleProcessRunIsReadWhenNoRankFiles) {
@@ -334,6 +352,9 @@ TEST(ReadTraceEvents, ToleratesWhatAKilledWriterLeaves) {
       {"[\n{\"a\":1},\n{\"b\":\"cut", 1, false},
       {"[", 0, false},
       {"{\"traceEvents\":[{\"a\":1}],\"displayTimeUnit\":\"ns\"}", 1, true},
+      {"{\"schemaVersion\": 1,\n\"traceEvents\": [\n{\"a\":1},\n{\"b\":2}\n]\n}\n", 2, true},
+      {"{\"schemaVersion\": 1, \"traceEvents\": [\n{\"a\":1},\n{\"b\":", 1, false},
+      {"{\"traceEvents\":[", 0, false},
   };
   for (const auto& c : cases) {
     TraceReadInfo info;
@@ -355,8 +376,10 @@ TEST(ReadTraceEvents, RejectsWhatIsNotATrace) {
       {"[{\"a\":1},{\"b\":tru}]", "event 2"},
       {"[{\"a\":1}] trailing", "after the closing ']'"},
       {"[1,2]", "expected '{'"},
-      {"{\"traceEvents\":[", "not valid JSON"},
       {"{\"x\":1}", "traceEvents"},
+      {"{\"x\":tru, \"traceEvents\":[]}", "\"x\""},
+      {"{\"traceEvents\":5}", "not an array"},
+      {"{\"traceEvents\":[]} x", "after the closing '}'"},
   };
   for (const auto& [text, needle] : cases) {
     std::string error;
@@ -365,6 +388,32 @@ TEST(ReadTraceEvents, RejectsWhatIsNotATrace) {
     EXPECT_FALSE(ok) << text;
     EXPECT_NE(error.find(needle), std::string::npos) << text << " -> " << error;
   }
+}
+
+TEST(ReadTraceEvents, ObjectFormHeaderIsKept) {
+  const std::string text =
+      "{\"schemaVersion\": 1,\n\"distributedInfo\": {\"rank\": 2, \"world_size\": 4},\n"
+      "\"baseTimeNanoseconds\": 1700000000000000000,\n\"traceEvents\": [\n{\"a\":1}\n],\n\"after\": \"x\"}\n";
+  TraceReadInfo info;
+  std::string error;
+  bool ok = false;
+  const auto ev = events_of(text, &info, &error, &ok);
+  ASSERT_TRUE(ok) << error;
+  EXPECT_TRUE(info.object_form);
+  EXPECT_TRUE(info.closed);
+  EXPECT_EQ(ev, std::vector<std::string>{"{\"a\":1}"}) << "events keep their exact text";
+  EXPECT_EQ(info.header["distributedInfo"]["rank"], 2);
+  EXPECT_EQ(info.header["baseTimeNanoseconds"], 1700000000000000000LL);
+  EXPECT_EQ(info.header["after"], "x");
+}
+
+TEST(RewriteMembers, EditsAndAddsTopLevelMembersOnly) {
+  const auto ts_plus_one = [](const std::string& k, std::string_view v) -> std::optional<std::string> {
+    if (k == "ts") return std::string(v) + "1";
+    return std::nullopt;
+  };
+  EXPECT_EQ(rewrite_members(R"({"ts":1.5,"args":{"ts":2}})", ts_plus_one), R"({"ts":1.51,"args":{"ts":2}})");
+  EXPECT_EQ(rewrite_members(R"({"name":"ts"})", ts_plus_one, {{"ts", "0"}}), R"({"ts":0,"name":"ts"})");
 }
 
 TEST(WithPid, ReplacesOnlyTheTopLevelPid) {
