@@ -60,9 +60,11 @@ int main(int argc, char** argv) {
 
   const nantrace::MergeResult r = nantrace::merge_run_directory(dir);
   for (const auto& e : r.errors) std::fprintf(stderr, "nantrace-merge: %s\n", e.c_str());
-  if (r.ranks_merged == 0) return fail("no rank report could be merged in " + dir);
+  if (r.ranks_merged == 0 && r.trace_json.empty()) return fail("no rank report could be merged in " + dir);
 
-  std::printf("merged %d rank report(s) of %s\n", r.ranks_merged, dir.c_str());
+  // A run killed before it wrote any report still gets the finished form of its trace(s).
+  if (r.ranks_merged == 0) std::printf("no report to merge in %s; the traces were merged\n", dir.c_str());
+  else std::printf("merged %d rank report(s) of %s\n", r.ranks_merged, dir.c_str());
   const std::string h = r.report_json.empty() ? "" : headline(r.report_json);
   if (!h.empty()) std::printf("finding: %s\n", h.c_str());
   if (!r.report_md.empty()) std::printf("report: %s\n", r.report_md.c_str());

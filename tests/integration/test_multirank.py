@@ -121,6 +121,10 @@ def check_merged(where):
         seen = T.hta_load({r: os.path.join(run_dir, "trace.rank%d.json" % r) for r in (0, 1)}, run_dir)
         if sorted(seen) != [0, 1] or not all(seen[r] for r in seen):
             H.fail("%s: HTA sees ranks/steps %s" % (where, seen))
+        # The merged trace loads too (as one trace: it is not one rank's) with both ranks' steps.
+        merged_seen = T.hta_load({0: merged_path}, run_dir)
+        if not merged_seen.get(0) or not set(merged_seen[0]) >= (set(seen[0]) & set(seen[1])):
+            H.fail("%s: HTA sees %s in trace.merged.json, per rank %s" % (where, merged_seen, seen))
     except ImportError:
         print("note: HolisticTraceAnalysis is not installed: HTA load skipped")
 
