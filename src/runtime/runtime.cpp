@@ -114,7 +114,7 @@ bool Runtime::start(const char* frontend) {
   start_ns_ = now_ns();
   meta_["pid"] = std::to_string(::getpid());
   meta_["frontend"] = frontend ? frontend : "";
-  meta_["nantrace"] = "0.1.0";
+  meta_["nantrace"] = NANTRACE_VERSION;  // project(nantrace VERSION ...) in CMakeLists.txt
   meta_["check_level"] = config_.check_level == CheckLevel::Op ? "op" : "module";
   meta_["every"] = std::to_string(config_.every);
   for (auto& [k, v] : meta_) analyzer_.on_meta(k, v);

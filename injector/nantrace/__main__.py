@@ -1,0 +1,4 @@
+"""python -m nantrace ... (the same as the `nantrace` command)."""
+from .cli import console_main
+
+console_main()
