@@ -260,8 +260,19 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
         if (for_origin && json_bool(d, "recurrence").value_or(false))
           replay_captured_step_ = int64_t(json_number(d, "step").value_or(-1));
       } else if (ev.name == "fix_check" && d.is_object()) {
-        fp32_replay_finite_ = json_bool(d, "finite");
-        fp32_replay_max_abs_ = json_number(d, "max_abs").value_or(0);
+        // One verdict per variant: the fp32 re-run is the fix the advice cites; the bf16
+        // re-run (fp16-autocast runs) must not overwrite it.
+        const std::string variant = d.contains("variant") && d["variant"].is_string()
+                                        ? d["variant"].get<std::string>() : std::string("fp32");
+        if (variant == "fp32") {
+          fp32_replay_finite_ = json_bool(d, "finite");
+          fp32_replay_max_abs_ = json_number(d, "max_abs").value_or(0);
+        } else if (auto finite = json_bool(d, "finite"); finite && notes_.size() < 100) {
+          const std::string module = d.contains("module") && d["module"].is_string()
+                                         ? "`" + d["module"].get<std::string>() + "`" : std::string("the culprit");
+          notes_.push_back("Re-running " + module + " on the captured inputs under " + variant + " autocast is " +
+                           (*finite ? "finite" : "still non-finite") + ".");
+        }
       } else if (!ev.name.empty() && notes_.size() < 100) {
         notes_.push_back(ev.name + (ev.detail_json.empty() ? "" : ": " + ev.detail_json));
       }

@@ -181,6 +181,26 @@ TEST(Analyzer, ReplayPinsTheOpAndItsInputs) {
   EXPECT_TRUE(clamp_advice);
 }
 
+TEST(Analyzer, Bf16FixCheckDoesNotOverwriteTheFp32Verdict) {
+  // An fp16-autocast run re-runs the culprit in fp32 and then in bf16: the fp32 verdict is the
+  // one the advice cites, whatever order and outcome the bf16 one has.
+  Analyzer a;
+  a.on_step_begin(9);
+  a.on_check(check(9, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 20.0));
+  a.on_event(event(9, NT_EVENT_NOTE, "fix_check",
+                   R"({"variant":"fp32","finite":true,"max_abs":70000.0,"module":"Net/enc_q"})"));
+  a.on_event(event(9, NT_EVENT_NOTE, "fix_check",
+                   R"({"variant":"bf16","finite":false,"max_abs":0.0,"module":"Net/enc_q"})"));
+  const Report r = a.build_report();
+  std::string evidence;
+  for (auto& e : r.finding.recommendation.evidence) evidence += e + "\n";
+  EXPECT_EQ(evidence.find("still non-finite"), std::string::npos) << evidence;
+  EXPECT_NE(evidence.find("fp32"), std::string::npos) << evidence;
+  bool bf16_note = false;
+  for (auto& n : r.notes) bf16_note |= n.find("under bf16 autocast is still non-finite") != std::string::npos;
+  EXPECT_TRUE(bf16_note);
+}
+
 TEST(Analyzer, ReplayOfALaterRecurrencePinsTheOpOnlyInsideItsWindow) {
   // Device checks: the origin is known only after its forward, so the culprit is replayed on
   // inputs captured when the fault recurs, steps later, between replay_start and replay notes.
