@@ -67,13 +67,35 @@ typedef enum nt_scope_kind {
 } nt_scope_kind;
 
 typedef enum nt_event_kind {
-  NT_EVENT_NOTE = 0,          /* free text shown in trace and report */
-  NT_EVENT_OPTIMIZER_STEP = 1,/* name = optimizer label; detail = {"lr":..,"skipped":bool} */
-  NT_EVENT_SCALER_UPDATE = 2, /* detail = {"scale_before":..,"scale_after":..,"found_inf":bool} */
+  /* Every kind's detail is a JSON object (or empty); its schema is written beside the kind.
+   * src/core/frontend_events.h turns each into a typed struct; fields not listed are ignored,
+   * a missing optional field takes the default shown. */
+  NT_EVENT_NOTE = 0,          /* free text: name = a short label, detail = a sentence (not JSON),
+                                 shown in the report's notes */
+  NT_EVENT_OPTIMIZER_STEP = 1,/* name = optimizer label; detail = {"lr": number?, "skipped": bool=false} */
+  NT_EVENT_SCALER_UPDATE = 2, /* detail = {"scale_before": number, "scale_after": number,
+                                 "found_inf": bool? (default: scale_after < scale_before)} */
   NT_EVENT_CHECKPOINT = 3,    /* name = path written by torch.save */
-  NT_EVENT_CONFIG = 4,        /* name = config file path; detail = JSON of relevant keys */
-  NT_EVENT_WARNING = 5,       /* a frontend-side warning worth a trace marker */
-  NT_EVENT_CHECK_MODE = 6     /* detail = {"module":..,"level":"op"} check level switched */
+  NT_EVENT_CONFIG = 4,        /* name = config file path; detail = {"fp16_run": bool?, "learning_rate": number?} */
+  NT_EVENT_WARNING = 5,       /* a frontend-side warning worth a trace marker: name = label, detail = any object */
+  NT_EVENT_CHECK_MODE = 6,    /* check level switched: detail = {"module": path, "level": "op"|"module",
+                                 "reason": string?} */
+  /* The investigation of the origin (frontend -> analysis). Evidence is tied to the origin by
+   * these events, not by the order of notes. */
+  NT_EVENT_ORIGIN_IN_CODE = 7,/* the value was born in an enclosing module's own code (no hook saw it):
+                                 detail = {"module": path, "module_type": string?, "relay": path?
+                                 (the module whose output first showed it), "recurrence": bool=false} */
+  NT_EVENT_REPLAY_BEGIN = 8,  /* checks until the matching REPLAY_END are evidence of a replay of
+                                 `module`: detail = {"module": path, "step": int? (the step whose inputs
+                                 were captured), "recurrence": bool=false (captured at a later step)} */
+  NT_EVENT_REPLAY_END = 9,    /* detail = {"module": path, "op": string|null (the op the replay pinned)} */
+  NT_EVENT_FIX_CHECK = 10,    /* a fix verified on the captured inputs: detail = {"variant": "fp32"|"bf16",
+                                 "module": path?, "finite": bool?, "max_abs": number=0, "error": string?} */
+  NT_EVENT_EVIDENCE_UNAVAILABLE = 11, /* evidence that could not be had: name = what ("replay",
+                                 "repro", "capture"), detail = {"reason": string, "module": path?} */
+  NT_EVENT_CAPTURE = 12,      /* capture at the recurrence (device tensors): name = "armed" | "moved_outwards"
+                                 | "gave_up", detail = {"module": path, "why": string?, "forwards": int?} */
+  NT_EVENT_REPRO_SAVED = 13   /* the culprit and its inputs saved for `nantrace repro`: name = path */
 } nt_event_kind;
 
 /* Return values of nantrace_check. */

@@ -6,32 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/classifier.h"
+#include "core/frontend_events.h"
 
 namespace nantrace {
 namespace {
-
-std::optional<double> json_number(const nlohmann::json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key)) return std::nullopt;
-  const auto& v = j[key];
-  if (v.is_number()) return v.get<double>();
-  if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    if (s == "inf") return INFINITY;
-    if (s == "-inf") return -INFINITY;
-    if (s == "nan") return NAN;
-  }
-  return std::nullopt;
-}
-
-std::optional<bool> json_bool(const nlohmann::json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_boolean()) return std::nullopt;
-  return j[key].get<bool>();
-}
-
-nlohmann::json parse_detail(const std::string& text) {
-  if (text.empty()) return nlohmann::json::object();
-  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-}
 
 bool same_site(const CheckRecord& a, const CheckRecord& b) {
   return a.site.module_path == b.site.module_path && a.site.phase == b.site.phase;
@@ -129,18 +107,14 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
 // parameters, a replay of P) follows. Only while that evidence can still come: right after
 // the origin, or, with "recurrence": true, from a replay of P at a later recurrence (device
 // tensors); and only outwards: P must enclose the current origin module.
-void Analyzer::move_origin_to_enclosing(const nlohmann::json& d) {
-  if (!origin_ || !d.is_object() || !d.contains("module") || !d["module"].is_string()) return;
-  if (!collecting_evidence_ && !json_bool(d, "recurrence").value_or(false)) return;
-  const std::string p = d["module"].get<std::string>();
+void Analyzer::move_origin_to_enclosing(const events::OriginInCode& e) {
+  if (!origin_ || e.module.empty()) return;
+  if (!collecting_evidence_ && !e.recurrence) return;
   const std::string& cur = origin_->site.module_path;
-  const bool encloses = !p.empty() && cur.size() > p.size() && cur.compare(0, p.size(), p) == 0 &&
-                        (cur[p.size()] == '.' || cur[p.size()] == '/');
-  if (!encloses) return;
+  if (!module_path_encloses(e.module, cur)) return;
   if (first_seen_at_.empty()) first_seen_at_ = cur;
-  origin_->site.module_path = p;
-  origin_->site.module_type = d.contains("module_type") && d["module_type"].is_string()
-                                  ? d["module_type"].get<std::string>() : std::string();
+  origin_->site.module_path = e.module;
+  origin_->site.module_type = e.module_type;
   origin_->site.tensor_name = "code before `" + first_seen_at_ + "`";
   inputs_.clear();
   params_.clear();
@@ -194,93 +168,111 @@ void Analyzer::attach_evidence(const CheckRecord& rec) {
   }
 }
 
+// Overload set for std::visit.
+template <class... F>
+struct Visitor : F... {
+  using F::operator()...;
+};
+template <class... F>
+Visitor(F...) -> Visitor<F...>;
+
 CheckOutcome Analyzer::on_event(const EventRecord& ev) {
   CheckOutcome out;
-  const nlohmann::json d = parse_detail(ev.detail_json);
-  switch (ev.kind) {
-    case NT_EVENT_OPTIMIZER_STEP: {
-      if (auto lr = json_number(d, "lr")) add_series("lr", ev.step, *lr);
-      if (json_bool(d, "skipped").value_or(false)) {
-        scaler_seen_ = true;
-        scaler_[ev.step].skipped = true;
-        add_series("scaler_skipped", ev.step, 1.0);
-      } else if (!origin_) {
-        optimizer_stepped_before_origin_ = true;
-      }
-      break;
-    }
-    case NT_EVENT_SCALER_UPDATE: {
-      scaler_seen_ = true;
-      StepScaler& s = scaler_[ev.step];
-      s.scale_before = json_number(d, "scale_before").value_or(0);
-      s.scale_after = json_number(d, "scale_after").value_or(0);
-      s.found_inf = json_bool(d, "found_inf").value_or(s.scale_after < s.scale_before);
-      if (s.scale_after > 0) add_series("loss_scale", ev.step, s.scale_after);
-      if (s.found_inf || s.skipped) {
-        if (candidate_ && candidate_->step == ev.step) {
-          settle_candidate_as_benign(ev.step);
-          out.new_benign_skip = true;
-        } else if (!candidate_ && !origin_) {
-          // The scaler saw Inf where nantrace did not check (sampled step): still handled.
-          settle_candidate_as_benign(ev.step);
-          out.new_benign_skip = true;
-        }
-      }
-      break;
-    }
-    case NT_EVENT_CHECKPOINT:
-      last_checkpoint_ = ev.name;
-      break;
-    case NT_EVENT_CONFIG: {
-      config_path_ = ev.name;
-      if (auto b = json_bool(d, "fp16_run")) fp16_run_ = b;
-      if (auto lr = json_number(d, "learning_rate")) config_lr_ = lr;
-      break;
-    }
-    case NT_EVENT_CHECK_MODE:
-      if (check_mode_changes_.size() < 32) {
-        const std::string level = d.is_object() && d.contains("level") && d["level"].is_string()
-                                      ? d["level"].get<std::string>() : std::string("?");
-        const std::string module = d.is_object() && d.contains("module") && d["module"].is_string()
-                                       ? d["module"].get<std::string>() : std::string();
-        std::string line = "from step " + std::to_string(ev.step + (level == "op" ? 1 : 0)) + ": " +
-                           (level == "op" ? "op-level checks inside `" + module + "`" : "module checks on every step");
-        if (d.is_object() && d.contains("reason") && d["reason"].is_string())
-          line += " (" + d["reason"].get<std::string>() + ")";
-        check_mode_changes_.push_back(line);
-      }
-      break;
-    case NT_EVENT_NOTE:
-      if (ev.name == "origin_in_code") {
-        move_origin_to_enclosing(d);
-      } else if (ev.name == "replay_start") {
-        const bool for_origin = origin_ && d.is_object() && d.contains("module") && d["module"].is_string() &&
-                                d["module"].get<std::string>() == origin_->site.module_path;
-        replay_open_ = for_origin;
-        if (for_origin && json_bool(d, "recurrence").value_or(false))
-          replay_captured_step_ = int64_t(json_number(d, "step").value_or(-1));
-      } else if (ev.name == "fix_check" && d.is_object()) {
-        // One verdict per variant: the fp32 re-run is the fix the advice cites; the bf16
-        // re-run (fp16-autocast runs) must not overwrite it.
-        const std::string variant = d.contains("variant") && d["variant"].is_string()
-                                        ? d["variant"].get<std::string>() : std::string("fp32");
-        if (variant == "fp32") {
-          fp32_replay_finite_ = json_bool(d, "finite");
-          fp32_replay_max_abs_ = json_number(d, "max_abs").value_or(0);
-        } else if (auto finite = json_bool(d, "finite"); finite && notes_.size() < 100) {
-          const std::string module = d.contains("module") && d["module"].is_string()
-                                         ? "`" + d["module"].get<std::string>() + "`" : std::string("the culprit");
-          notes_.push_back("Re-running " + module + " on the captured inputs under " + variant + " autocast is " +
-                           (*finite ? "finite" : "still non-finite") + ".");
-        }
-      } else if (!ev.name.empty() && notes_.size() < 100) {
-        notes_.push_back(ev.name + (ev.detail_json.empty() ? "" : ": " + ev.detail_json));
-      }
-      if (ev.name == "replay") replay_open_ = false;
-      break;
-    default:
-      break;
+  std::string why;
+  const std::optional<events::Event> typed = events::decode(ev, &why);
+  if (!typed) {
+    if (notes_.size() < 100) notes_.push_back("an event from the frontend was not understood: " + why);
+    return out;
   }
+  std::visit(
+      Visitor{
+          [&](const events::OptimizerStep& e) {
+            if (e.lr) add_series("lr", ev.step, *e.lr);
+            if (e.skipped) {
+              scaler_seen_ = true;
+              scaler_[ev.step].skipped = true;
+              add_series("scaler_skipped", ev.step, 1.0);
+            } else if (!origin_) {
+              optimizer_stepped_before_origin_ = true;
+            }
+          },
+          [&](const events::ScalerUpdate& e) {
+            scaler_seen_ = true;
+            StepScaler& s = scaler_[ev.step];
+            s.scale_before = e.scale_before;
+            s.scale_after = e.scale_after;
+            s.found_inf = e.found_inf;
+            if (s.scale_after > 0) add_series("loss_scale", ev.step, s.scale_after);
+            if (s.found_inf || s.skipped) {
+              if (candidate_ && candidate_->step == ev.step) {
+                settle_candidate_as_benign(ev.step);
+                out.new_benign_skip = true;
+              } else if (!candidate_ && !origin_) {
+                // The scaler saw Inf where nantrace did not check (sampled step): still handled.
+                settle_candidate_as_benign(ev.step);
+                out.new_benign_skip = true;
+              }
+            }
+          },
+          [&](const events::Checkpoint& e) { last_checkpoint_ = e.path; },
+          [&](const events::Config& e) {
+            config_path_ = e.path;
+            if (e.fp16_run) fp16_run_ = e.fp16_run;
+            if (e.learning_rate) config_lr_ = e.learning_rate;
+          },
+          [&](const events::Warning&) {},
+          [&](const events::CheckMode& e) {
+            if (check_mode_changes_.size() >= 32) return;
+            const std::string level = e.level.empty() ? "?" : e.level;
+            std::string line = "from step " + std::to_string(ev.step + (level == "op" ? 1 : 0)) + ": " +
+                               (level == "op" ? "op-level checks inside `" + e.module + "`" : "module checks on every step");
+            if (!e.reason.empty()) line += " (" + e.reason + ")";
+            check_mode_changes_.push_back(line);
+          },
+          [&](const events::OriginInCode& e) { move_origin_to_enclosing(e); },
+          [&](const events::ReplayBegin& e) {
+            const bool for_origin = origin_ && !e.module.empty() && e.module == origin_->site.module_path;
+            replay_open_ = for_origin;
+            if (for_origin && e.recurrence) replay_captured_step_ = e.step.value_or(-1);
+          },
+          [&](const events::ReplayEnd&) { replay_open_ = false; },
+          [&](const events::FixCheck& e) {
+            // One verdict per variant: the fp32 re-run is the fix the advice cites; the bf16
+            // re-run (fp16-autocast runs) must not overwrite it.
+            if (e.variant == "fp32") {
+              fp32_replay_finite_ = e.finite;
+              fp32_replay_max_abs_ = e.max_abs;
+            } else if (e.finite && notes_.size() < 100) {
+              const std::string module = e.module.empty() ? std::string("the culprit") : "`" + e.module + "`";
+              notes_.push_back("Re-running " + module + " on the captured inputs under " + e.variant + " autocast is " +
+                               (*e.finite ? "finite" : "still non-finite") + ".");
+            }
+          },
+          [&](const events::EvidenceUnavailable& e) {
+            if (notes_.size() >= 100) return;
+            std::string line = "No " + (e.what.empty() ? std::string("evidence") : e.what);
+            if (!e.module.empty()) line += " of `" + e.module + "`";
+            line += ": " + (e.reason.empty() ? std::string("no reason given") : e.reason) + ".";
+            notes_.push_back(line);
+          },
+          [&](const events::Capture& e) {
+            if (notes_.size() >= 100 || e.stage == "armed") return;  // arming is routine
+            std::string line = e.stage == "moved_outwards"
+                                   ? "Capture at the recurrence moved out to `" + e.module + "`"
+                                   : "Capture at the recurrence gave up" +
+                                         (e.module.empty() ? std::string() : " on `" + e.module + "`");
+            if (!e.why.empty()) line += ": " + e.why;
+            notes_.push_back(line + ".");
+          },
+          [&](const events::ReproSaved& e) {
+            if (notes_.size() < 100)
+              notes_.push_back("The culprit module and its captured inputs are saved for `nantrace repro`: " + e.path + ".");
+          },
+          [&](const events::Note& e) {
+            if (!e.label.empty() && notes_.size() < 100) notes_.push_back(e.label + (e.text.empty() ? "" : ": " + e.text));
+          },
+      },
+      *typed);
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/advisor.h"
+#include "core/frontend_events.h"
 #include "core/headroom.h"
 #include "core/model.h"
 
@@ -61,7 +62,7 @@ class Analyzer {
   void settle_candidate_as_fault();
   void settle_candidate_as_benign(int64_t step);
   void attach_evidence(const CheckRecord& rec);
-  void move_origin_to_enclosing(const nlohmann::json& detail);
+  void move_origin_to_enclosing(const events::OriginInCode& e);
   void add_series(const std::string& name, int64_t step, double value);
   int consecutive_skips_from(int64_t step) const;
   double recent_growth() const;

@@ -97,4 +97,9 @@ std::optional<FaultKind> fault_kind_from_string(const std::string& s) {
   return std::nullopt;
 }
 
+bool module_path_encloses(const std::string& outer, const std::string& inner) {
+  return !outer.empty() && inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+         (inner[outer.size()] == '.' || inner[outer.size()] == '/');
+}
+
 }  // namespace nantrace

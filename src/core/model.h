@@ -30,6 +30,10 @@ using TensorStats = nt_stats;  // plain C struct from the ABI; same meaning ever
 
 const char* to_string(DType d);
 const char* to_string(Phase p);
+
+// True when module path `outer` is a proper ancestor of `inner` ("Net/enc" of "Net/enc.pre"
+// or "Net/enc/x"): the one definition (the Python side's is _capture.encloses, the same rule).
+bool module_path_encloses(const std::string& outer, const std::string& inner);
 const char* to_string(Role r);
 // Stable machine names used in JSON ("forward", "optimizer_grad", ...).
 std::optional<Phase> phase_from_string(const std::string& s);

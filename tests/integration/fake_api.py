@@ -72,9 +72,12 @@ class FakeApi:
     def scalar_at(self, name, step, value):
         self.scalars.append((step, name, value))
 
-    def event(self, kind, name, detail):
-        self.events.append((self.step, kind, name.decode() if isinstance(name, bytes) else name,
-                            json.loads(detail) if detail else None))
+    def event(self, kind, name, detail=None):
+        if isinstance(detail, bytes):
+            detail = detail.decode()
+        # A note's detail is free text (nantrace.h); every other kind's is a JSON object.
+        parsed = detail if kind == 0 else (json.loads(detail) if detail else None)
+        self.events.append((self.step, kind, name.decode() if isinstance(name, bytes) else name, parsed))
 
     def origin_found(self):
         return 0

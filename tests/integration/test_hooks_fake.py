@@ -20,6 +20,24 @@ from nantrace_torch import _runtime as R, _modules, _context, _binding as B  # n
 from fake_api import AsyncFakeApi, FakeApi  # noqa: E402
 
 
+
+# The investigation's typed events (nantrace.h), as (step, label, detail): a capture's stage
+# is labelled "capture_<stage>".
+INVESTIGATION_NAMES = {"origin_in_code", "replay_start", "replay", "fix_check", "capture_armed",
+                       "capture_gave_up", "capture_moved_outwards"}
+
+
+def investigation(api):
+    kinds = (B.EVENT_ORIGIN_IN_CODE, B.EVENT_REPLAY_BEGIN, B.EVENT_REPLAY_END, B.EVENT_FIX_CHECK,
+             B.EVENT_EVIDENCE_UNAVAILABLE)
+    out = []
+    for s, k, n, d in api.events:
+        if k == B.EVENT_CAPTURE:
+            out.append((s, "capture_" + n, d))
+        elif k in kinds:
+            out.append((s, n, d))
+    return out
+
 class Enc(nn.Module):
     def __init__(self):
         super().__init__()
@@ -226,7 +244,9 @@ class HookTest(unittest.TestCase):
         self.assertEqual(replay[-1].op, "aten::exp")
         self.assertFalse(replay[-1].finite)
         self.assertTrue(all(c.finite for c in replay[:-1]))
-        fix = [d for _, k, n, d in api.events if n == "fix_check"]
+        fix = [d for _, k, n, d in api.events if k == B.EVENT_FIX_CHECK]
+        # The investigation travels as typed events; a note is free text only.
+        self.assertFalse([n for _, k, n, _ in api.events if k == B.EVENT_NOTE and n in INVESTIGATION_NAMES])
         fp32 = [d for d in fix if d["variant"] == "fp32"]
         self.assertEqual(len(fp32), 1)
         self.assertTrue(fp32[0]["finite"])
@@ -256,7 +276,7 @@ class HookTest(unittest.TestCase):
         api = self.install(AsyncFakeApi(run_dir=self.tmp.name))
         train(5, blow_at=3)
         self.assertEqual((api.origin.step, api.origin.path), (3, "TinyNet/enc"))
-        notes = [(s, n, d) for s, k, n, d in api.events if k == B.EVENT_NOTE]
+        notes = investigation(api)
         names = [n for _, n, _ in notes]
         armed = [(s, d) for s, n, d in notes if n == "capture_armed"]
         self.assertEqual(armed, [(4, armed[0][1])])
@@ -310,7 +330,7 @@ class HookTest(unittest.TestCase):
             scaler.step(opt)
             scaler.update()
         self.assertEqual((api.origin.step, api.origin.path), (2, "Voc/res.convs.1"))
-        notes = [(s, n, d) for s, k, n, d in api.events if k == B.EVENT_NOTE]
+        notes = investigation(api)
         names = [n for _, n, _ in notes]
         self.assertIn("capture_moved_outwards", names)
         moved = [d for _, n, d in notes if n == "origin_in_code"]
@@ -345,7 +365,7 @@ class HookTest(unittest.TestCase):
                 scaler.update()
         finally:
             _capture.MAX_ATTEMPTS = old
-        names = [n for s, k, n, d in api.events if k == B.EVENT_NOTE]
+        names = [n for _, n, _ in investigation(api)]
         self.assertIn("capture_armed", names)
         self.assertIn("capture_gave_up", names)
         self.assertNotIn("replay_start", names)

@@ -19,9 +19,12 @@ ROLE_OUTPUT, ROLE_INPUT, ROLE_PARAM, ROLE_REPLAY = 0, 1, 2, 3
 DEVICE_CPU, DEVICE_CUDA = 0, 1
 # nt_scope_kind
 SCOPE_MODULE, SCOPE_OP, SCOPE_REGION = 1, 2, 3
-# nt_event_kind
+# nt_event_kind (schemas beside the enum in nantrace.h; tests/integration/test_abi_constants.py
+# checks every constant here against the header)
 EVENT_NOTE, EVENT_OPTIMIZER_STEP, EVENT_SCALER_UPDATE, EVENT_CHECKPOINT = 0, 1, 2, 3
 EVENT_CONFIG, EVENT_WARNING, EVENT_CHECK_MODE = 4, 5, 6
+EVENT_ORIGIN_IN_CODE, EVENT_REPLAY_BEGIN, EVENT_REPLAY_END, EVENT_FIX_CHECK = 7, 8, 9, 10
+EVENT_EVIDENCE_UNAVAILABLE, EVENT_CAPTURE, EVENT_REPRO_SAVED = 11, 12, 13
 # nantrace_check results
 NT_FINITE, NT_NONFINITE, NT_PENDING, NT_SKIPPED, NT_ERROR = 0, 1, 2, 3, -1
 # nt_dtype

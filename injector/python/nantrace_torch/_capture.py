@@ -97,7 +97,7 @@ def _maybe_arm():
     armed_path = path.encode("utf-8", "replace")
     _state = "armed"
     _modules.arm_op_level(armed_path)
-    R.api.event(B.EVENT_NOTE, "capture_armed",
+    R.api.event(B.EVENT_CAPTURE, "armed",
                 R.dumps({"module": path, "step": R.counter.step, "device": finding.get("device"),
                          "why": "the origin was found after its forward had returned (asynchronous "
                                 "check): its inputs are captured when the fault recurs"}))
@@ -157,7 +157,7 @@ def poll():
     if _state == "armed" and _attempts >= MAX_ATTEMPTS and not _pending:
         label = (armed_path or _enclosing or b"").decode("utf-8", "replace")
         _stop()
-        R.api.event(B.EVENT_NOTE, "capture_gave_up",
+        R.api.event(B.EVENT_CAPTURE, "gave_up",
                     R.dumps({"module": label, "forwards": _attempts,
                              "why": "the fault did not recur in the module's next forwards"}))
 
@@ -181,7 +181,7 @@ def _replay_snapshot(snap):
         if bad_inputs:
             # A relay: move outwards (point 4 of the module docstring), unless this is the root.
             outer = b"/" in snap.path
-            api.event(B.EVENT_NOTE, "capture_moved_outwards" if outer else "capture_gave_up",
+            api.event(B.EVENT_CAPTURE, "moved_outwards" if outer else "gave_up",
                       R.dumps({"module": label, "step": snap.step,
                                "why": "at the recurrence the module's inputs were already non-finite"}))
             if outer:
@@ -195,12 +195,12 @@ def _replay_snapshot(snap):
         R.tls.suspended = False
     _modules._replayed = True
     if _relay is not None:  # the analysis moves the origin here (it encloses the relay)
-        api.event(B.EVENT_NOTE, "origin_in_code",
+        api.event(B.EVENT_ORIGIN_IN_CODE, "origin_in_code",
                   R.dumps({"module": label, "module_type": snap.mtype.decode("utf-8", "replace"),
                            "relay": _relay, "recurrence": True}))
     # Evidence from the recurrence: the module's inputs and its own parameters, in the window
     # the analysis reads as the replay's (opened by replay_start, closed by the "replay" note).
-    api.event(B.EVENT_NOTE, "replay_start", R.dumps(dict({"module": label}, **captured)))
+    api.event(B.EVENT_REPLAY_BEGIN, "replay_start", R.dumps(dict({"module": label}, **captured)))
     _modules.check_evidence(module, snap.args, snap.kwargs, snap.path, snap.mtype)
     _replay.replay_and_verify(module, snap.args, snap.kwargs, snap.path, snap.mtype,
                               autocast=snap.autocast, captured=captured)

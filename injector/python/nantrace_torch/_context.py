@@ -60,7 +60,7 @@ def on_started():
         try:
             api.event(B.EVENT_CONFIG, os.path.abspath(path), R.dumps(config_detail(path)))
         except (OSError, ValueError) as e:
-            api.event(B.EVENT_NOTE, "config_unreadable", R.dumps({"path": path, "reason": str(e)[:200]}))
+            api.event(B.EVENT_NOTE, "config_unreadable", "could not read %s: %s" % (path, str(e)[:200]))
     on_step(0)
 
 

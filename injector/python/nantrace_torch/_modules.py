@@ -281,7 +281,7 @@ def _follow_back():
     yet (device tensors: checked asynchronously)."""
     api = R.api
     for anc in reversed(R.stack()):
-        api.event(B.EVENT_NOTE, "origin_in_code",
+        api.event(B.EVENT_ORIGIN_IN_CODE, "origin_in_code",
                   R.dumps({"module": anc.path.decode("utf-8", "replace"),
                            "module_type": anc.mtype.decode("utf-8", "replace")}))
         if not all(t.is_cpu for obj in (anc.args, anc.kwargs or {}) for _, t in iter_tensors(obj, "x")):

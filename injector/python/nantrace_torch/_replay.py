@@ -106,13 +106,14 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
     R.tls.suspended = True  # our own hooks stay out of the replay
     try:
         ac = autocast or autocast_state(device_type_of(args, kwargs))
-        api.event(B.EVENT_NOTE, "replay_start", R.dumps(dict({"module": path.decode("utf-8", "replace"),
+        api.event(B.EVENT_REPLAY_BEGIN, "replay_start", R.dumps(dict({"module": path.decode("utf-8", "replace"),
                                                               "step": R.counter.step}, **(captured or {}))))
         try:
             pristine = copy.deepcopy(module)
         except Exception as e:  # noqa: BLE001 - e.g. modules that cannot be copied
-            api.event(B.EVENT_NOTE, "replay", R.dumps({"module": path.decode("utf-8", "replace"), "op": None}))
-            api.event(B.EVENT_NOTE, "replay_unavailable", R.dumps({"reason": "deepcopy failed: %s" % e}))
+            api.event(B.EVENT_REPLAY_END, "replay", R.dumps({"module": path.decode("utf-8", "replace"), "op": None}))
+            api.event(B.EVENT_EVIDENCE_UNAVAILABLE, "replay",
+                      R.dumps({"module": path.decode("utf-8", "replace"), "reason": "deepcopy failed: %s" % e}))
             return
         cap_args = map_tensors(args, detached_clone)
         cap_kwargs = map_tensors(kwargs or {}, detached_clone)
@@ -123,8 +124,9 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
         except StopReplay:
             pass
         except Exception as e:  # noqa: BLE001
-            api.event(B.EVENT_NOTE, "replay_failed", R.dumps({"reason": str(e)[:200]}))
-        api.event(B.EVENT_NOTE, "replay", R.dumps({"module": path.decode("utf-8", "replace"),
+            api.event(B.EVENT_EVIDENCE_UNAVAILABLE, "replay", R.dumps({"module": path.decode("utf-8", "replace"),
+                                                                        "reason": "the replay failed: %s" % str(e)[:200]}))
+        api.event(B.EVENT_REPLAY_END, "replay", R.dumps({"module": path.decode("utf-8", "replace"),
                                                    "op": mode.found, "autocast": ac}))
         # 2. verify the fix
         for name, vac, fp32 in variants(ac):
@@ -138,7 +140,7 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
                 res = {"variant": name, **res, "module": path.decode("utf-8", "replace")}
             except Exception as e:  # noqa: BLE001
                 res = {"variant": name, "error": str(e)[:200]}
-            api.event(B.EVENT_NOTE, "fix_check", R.dumps(res))
+            api.event(B.EVENT_FIX_CHECK, "fix_check", R.dumps(res))
         # 3. save for `nantrace repro`
         _save_repro(pristine, cap_args, cap_kwargs, ac, path, mtype, (captured or {}).get("step"))
     finally:
@@ -172,10 +174,10 @@ def _save_repro(module, args, kwargs, ac, path, mtype, step=None):
         meta = {k: v for k, v in payload.items() if k not in ("module", "args", "kwargs")}
         with os.fdopen(fd, "w") as f:
             f.write(R.dumps(meta))
-        api.event(B.EVENT_NOTE, "repro_saved", R.dumps({"path": target}))
+        api.event(B.EVENT_REPRO_SAVED, target)
     except Exception as e:  # noqa: BLE001 - e.g. a class pickle cannot find
         try:
             os.unlink(target + ".tmp")
         except OSError:
             pass
-        api.event(B.EVENT_NOTE, "repro_unavailable", R.dumps({"reason": str(e)[:200]}))
+        api.event(B.EVENT_EVIDENCE_UNAVAILABLE, "repro", R.dumps({"reason": str(e)[:200]}))

@@ -181,15 +181,42 @@ TEST(Analyzer, ReplayPinsTheOpAndItsInputs) {
   EXPECT_TRUE(clamp_advice);
 }
 
+TEST(Analyzer, ProtocolNamesInANoteAreFreeTextNotEvidence) {
+  // NT_EVENT_NOTE is free text: a note that happens to be called "replay_start" opens no
+  // evidence window and moves nothing; it is shown as a note.
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(check(3, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 20.0));
+  a.on_event(event(3, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net"})"));
+  a.on_event(event(3, NT_EVENT_NOTE, "replay_start", R"({"module":"Net/enc_q"})"));
+  a.on_check(check(3, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 1.0, Role::Replay, "out", "aten::mul"));
+  const Report r = a.build_report();
+  EXPECT_EQ(r.finding.origin.site.module_path, "Net/enc_q");
+  bool shown = false;
+  for (auto& n : r.notes) shown |= n.rfind("replay_start: ", 0) == 0;
+  EXPECT_TRUE(shown);
+}
+
+TEST(Analyzer, AnEventThatCannotBeDecodedIsNamedInTheNotes) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_event(event(1, NT_EVENT_FIX_CHECK, "fix_check", "[1,2]"));
+  a.on_event(event(1, 999, "future", "{}"));
+  const Report r = a.build_report();
+  int not_understood = 0;
+  for (auto& n : r.notes) not_understood += n.find("was not understood") != std::string::npos;
+  EXPECT_EQ(not_understood, 2);
+}
+
 TEST(Analyzer, Bf16FixCheckDoesNotOverwriteTheFp32Verdict) {
   // An fp16-autocast run re-runs the culprit in fp32 and then in bf16: the fp32 verdict is the
   // one the advice cites, whatever order and outcome the bf16 one has.
   Analyzer a;
   a.on_step_begin(9);
   a.on_check(check(9, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 20.0));
-  a.on_event(event(9, NT_EVENT_NOTE, "fix_check",
+  a.on_event(event(9, NT_EVENT_FIX_CHECK, "fix_check",
                    R"({"variant":"fp32","finite":true,"max_abs":70000.0,"module":"Net/enc_q"})"));
-  a.on_event(event(9, NT_EVENT_NOTE, "fix_check",
+  a.on_event(event(9, NT_EVENT_FIX_CHECK, "fix_check",
                    R"({"variant":"bf16","finite":false,"max_abs":0.0,"module":"Net/enc_q"})"));
   const Report r = a.build_report();
   std::string evidence;
@@ -213,16 +240,16 @@ TEST(Analyzer, ReplayOfALaterRecurrencePinsTheOpOnlyInsideItsWindow) {
   a.on_check(check(4, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 1.0, Role::Replay, "out", "aten::mul"));
   EXPECT_TRUE(a.finding().op.empty());
   // A window for another module is not the origin's either.
-  a.on_event(event(4, NT_EVENT_NOTE, "replay_start", R"({"module":"Net/dec","step":4,"recurrence":true})"));
+  a.on_event(event(4, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"Net/dec","step":4,"recurrence":true})"));
   a.on_check(check(4, Phase::Forward, "Net/dec", DType::F16, 0, 5, 0, 1.0, Role::Replay, "out", "aten::add"));
-  a.on_event(event(4, NT_EVENT_NOTE, "replay", R"({"module":"Net/dec","op":"aten::add"})"));
+  a.on_event(event(4, NT_EVENT_REPLAY_END, "replay", R"({"module":"Net/dec","op":"aten::add"})"));
   EXPECT_TRUE(a.finding().op.empty());
   a.on_step_begin(5);
-  a.on_event(event(5, NT_EVENT_NOTE, "replay_start", R"({"module":"Net/enc_q","step":5,"recurrence":true})"));
+  a.on_event(event(5, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"Net/enc_q","step":5,"recurrence":true})"));
   a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 0, 0, 3.0, Role::Input, "args[0]"));
   a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 0, 0, 12.5, Role::Input, "args[0]", "aten::exp"));
   a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 40000.0, Role::Replay, "out", "aten::exp"));
-  a.on_event(event(5, NT_EVENT_NOTE, "replay", R"({"module":"Net/enc_q","op":"aten::exp"})"));
+  a.on_event(event(5, NT_EVENT_REPLAY_END, "replay", R"({"module":"Net/enc_q","op":"aten::exp"})"));
   // After the window closes, nothing more is taken.
   a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 5, 0, 1.0, Role::Replay, "out", "aten::log"));
   const Finding f = a.finding();
@@ -244,16 +271,16 @@ TEST(Analyzer, ValueBornInAnEnclosingModulesOwnCodeMovesTheOriginThere) {
   a.on_check(check(16, Phase::Forward, "Net/dec.res.convs.1", DType::F16, 0, 4, 0, 1.0, Role::Input, "args[0]"));
   EXPECT_EQ(a.finding().kind, FaultKind::Propagated);
   // Not enclosing (another branch; a prefix that stops inside a name): ignored.
-  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net/dec.res.conv","module_type":"X"})"));
-  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net/enc","module_type":"X"})"));
+  a.on_event(event(16, NT_EVENT_ORIGIN_IN_CODE, "origin_in_code", R"({"module":"Net/dec.res.conv","module_type":"X"})"));
+  a.on_event(event(16, NT_EVENT_ORIGIN_IN_CODE, "origin_in_code", R"({"module":"Net/enc","module_type":"X"})"));
   EXPECT_EQ(a.finding().origin.site.module_path, "Net/dec.res.convs.1");
-  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net/dec.res","module_type":"ResBlock"})"));
+  a.on_event(event(16, NT_EVENT_ORIGIN_IN_CODE, "origin_in_code", R"({"module":"Net/dec.res","module_type":"ResBlock"})"));
   a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 0, 0, 30000.0, Role::Input, "args[0]"));
-  a.on_event(event(16, NT_EVENT_NOTE, "replay_start", R"({"module":"Net/dec.res","step":16})"));
+  a.on_event(event(16, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"Net/dec.res","step":16})"));
   a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 0, 0, 40000.0, Role::Replay, "out", "aten::convolution"));
   a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 0, 0, 40000.0, Role::Input, "input", "aten::add"));
   a.on_check(check(16, Phase::Forward, "Net/dec.res", DType::F16, 0, 6, 0, 50000.0, Role::Replay, "out", "aten::add"));
-  a.on_event(event(16, NT_EVENT_NOTE, "replay", R"({"module":"Net/dec.res","op":"aten::add"})"));
+  a.on_event(event(16, NT_EVENT_REPLAY_END, "replay", R"({"module":"Net/dec.res","op":"aten::add"})"));
   const Finding f = a.finding();
   EXPECT_EQ(f.origin.site.module_path, "Net/dec.res");
   EXPECT_EQ(f.origin.site.module_type, "ResBlock");
@@ -265,11 +292,11 @@ TEST(Analyzer, ValueBornInAnEnclosingModulesOwnCodeMovesTheOriginThere) {
       << f.explanation;
   // Once the evidence window has closed the origin stays where it is...
   a.on_check(finite(16, Phase::Loss, "", DType::F32));
-  a.on_event(event(16, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net","module_type":"Net"})"));
+  a.on_event(event(16, NT_EVENT_ORIGIN_IN_CODE, "origin_in_code", R"({"module":"Net","module_type":"Net"})"));
   EXPECT_EQ(a.finding().origin.site.module_path, "Net/dec.res");
   // ... unless the move comes from a replay at a recurrence (device tensors, found late).
   a.on_step_begin(17);
-  a.on_event(event(17, NT_EVENT_NOTE, "origin_in_code", R"({"module":"Net","module_type":"Net","recurrence":true})"));
+  a.on_event(event(17, NT_EVENT_ORIGIN_IN_CODE, "origin_in_code", R"({"module":"Net","module_type":"Net","recurrence":true})"));
   EXPECT_EQ(a.finding().origin.site.module_path, "Net");
   EXPECT_NE(a.finding().explanation.find("`Net/dec.res.convs.1`'s"), std::string::npos) << a.finding().explanation;
 }

@@ -1,0 +1,88 @@
+// The frontend's events, typed: one struct per nt_event_kind (include/nantrace/nantrace.h,
+// where each kind's detail schema is written beside the enum), decoded from an EventRecord in
+// one place. The analysis switches on the type, never on a note's name or on key spelling.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "core/model.h"
+
+namespace nantrace {
+namespace events {
+
+struct Note {  // NT_EVENT_NOTE: free text
+  std::string label, text;
+};
+struct OptimizerStep {
+  std::string label;
+  std::optional<double> lr;
+  bool skipped = false;
+};
+struct ScalerUpdate {
+  double scale_before = 0, scale_after = 0;
+  bool found_inf = false;
+};
+struct Checkpoint {
+  std::string path;
+};
+struct Config {
+  std::string path;
+  std::optional<bool> fp16_run;
+  std::optional<double> learning_rate;
+};
+struct Warning {
+  std::string label;
+  nlohmann::json detail;  // shown as it is in the trace marker
+};
+struct CheckMode {
+  std::string module, level, reason;
+};
+struct OriginInCode {
+  std::string module, module_type, relay;
+  bool recurrence = false;
+};
+struct ReplayBegin {
+  std::string module;
+  std::optional<int64_t> step;
+  bool recurrence = false;
+};
+struct ReplayEnd {
+  std::string module, op;  // op "" = not pinned
+};
+struct FixCheck {
+  std::string variant = "fp32", module, error;
+  std::optional<bool> finite;
+  double max_abs = 0;
+};
+struct EvidenceUnavailable {
+  std::string what, module, reason;
+};
+struct Capture {
+  std::string stage, module, why;  // stage: "armed", "moved_outwards", "gave_up"
+  std::optional<int64_t> forwards;
+};
+struct ReproSaved {
+  std::string path;
+};
+
+using Event = std::variant<Note, OptimizerStep, ScalerUpdate, Checkpoint, Config, Warning, CheckMode, OriginInCode,
+                           ReplayBegin, ReplayEnd, FixCheck, EvidenceUnavailable, Capture, ReproSaved>;
+
+// The typed event of a record, or nullopt with *error (one line: the kind and what is wrong)
+// for an unknown kind or a detail that is not a JSON object where the schema wants one.
+// Fields of the wrong type are treated as missing.
+std::optional<Event> decode(const EventRecord& r, std::string* error = nullptr);
+
+// The JSON helpers the decoding uses, shared with the analysis: a number (also "nan"/"inf"
+// strings as strict_json writes them) or a bool under key, nullopt when absent or mistyped.
+std::optional<double> json_number(const nlohmann::json& j, const char* key);
+std::optional<bool> json_bool(const nlohmann::json& j, const char* key);
+std::string json_string(const nlohmann::json& j, const char* key);  // "" when absent
+
+}  // namespace events
+}  // namespace nantrace
