@@ -37,16 +37,17 @@ std::string replace_each(const std::string& text, const std::regex& re, F make) 
 
 // "https://user:pass@host" -> "https://user:[REDACTED]@host"
 std::string redact_url_credentials(const std::string& text) {
-  static const std::regex re(R"(([A-Za-z][A-Za-z0-9+.\-]*://)([^\s/:@]+):([^\s/@]+)@)");
-  return replace_each(text, re, [](const std::smatch& m) {
+  static const std::regex* re = new std::regex(  // never destroyed: used at exit
+      R"(([A-Za-z][A-Za-z0-9+.\-]*://)([^\s/:@]+):([^\s/@]+)@)");
+  return replace_each(text, *re, [](const std::smatch& m) {
     return m[1].str() + m[2].str() + ":" + kRedacted + "@";
   });
 }
 
 // "Authorization: Bearer XXX" -> "Authorization: Bearer [REDACTED]"
 std::string redact_auth_schemes(const std::string& text) {
-  static const std::regex re(R"(\b(Bearer|Basic)\s+([A-Za-z0-9._~+/=\-]{8,}))", std::regex::icase);
-  return replace_each(text, re, [](const std::smatch& m) { return m[1].str() + " " + kRedacted; });
+  static const std::regex* re = new std::regex(R"(\b(Bearer|Basic)\s+([A-Za-z0-9._~+/=\-]{8,}))", std::regex::icase);
+  return replace_each(text, *re, [](const std::smatch& m) { return m[1].str() + " " + kRedacted; });
 }
 
 bool already_redacted(const std::string& value) { return value.rfind("[REDACTED", 0) == 0; }
@@ -54,12 +55,12 @@ bool already_redacted(const std::string& value) { return value.rfind("[REDACTED"
 // key=value, key: value, "key": "value", with a secret-named key. A key that is not secret
 // only consumes itself and its separator, so "config: password=x" still finds "password".
 std::string redact_key_values(const std::string& text) {
-  static const std::regex re(
+  static const std::regex* re = new std::regex(
       R"re((["']?)([A-Za-z_][A-Za-z0-9_.\-]*)\1([ \t]*[=:][ \t]*)(?:"([^"\n]*)"|'([^'\n]*)'|((?!//)[^\s"',;&})\]]+)))re");
   std::string out;
   auto from = text.cbegin();
   std::smatch m;
-  while (std::regex_search(from, text.cend(), m, re)) {
+  while (std::regex_search(from, text.cend(), m, *re)) {
     out.append(from, m[0].first);
     const std::string head = m[1].str() + m[2].str() + m[1].str() + m[3].str();
     if (!is_secret_name(m[2].str())) {
@@ -79,8 +80,8 @@ std::string redact_key_values(const std::string& text) {
 
 // "--token XXX" inside a command line kept as one string.
 std::string redact_flag_values(const std::string& text) {
-  static const std::regex re(R"((^|\s)(--?[A-Za-z][A-Za-z0-9_.\-]*)(\s+)([^\s\-]\S*))");
-  return replace_each(text, re, [](const std::smatch& m) {
+  static const std::regex* re = new std::regex(R"((^|\s)(--?[A-Za-z][A-Za-z0-9_.\-]*)(\s+)([^\s\-]\S*))");
+  return replace_each(text, *re, [](const std::smatch& m) {
     if (!is_secret_name(m[2].str()) || already_redacted(m[4].str())) return m[0].str();
     return m[1].str() + m[2].str() + m[3].str() + kRedacted;
   });
@@ -88,7 +89,7 @@ std::string redact_flag_values(const std::string& text) {
 
 // Token formats published by their issuers.
 std::string redact_known_token_shapes(const std::string& text) {
-  static const std::regex re(
+  static const std::regex* re = new std::regex(
       "(^|[^A-Za-z0-9_])("
       "hf_[A-Za-z0-9]{20,}"                       // Hugging Face
       "|gh[pousr]_[A-Za-z0-9]{20,}"               // GitHub
@@ -98,7 +99,7 @@ std::string redact_known_token_shapes(const std::string& text) {
       "|xox[abprs]-[A-Za-z0-9\\-]{10,}"           // Slack
       "|eyJ[A-Za-z0-9_\\-]{8,}\\.[A-Za-z0-9_\\-]{8,}\\.[A-Za-z0-9_\\-]*"  // JWT
       ")");
-  return replace_each(text, re, [](const std::smatch& m) { return m[1].str() + kRedacted; });
+  return replace_each(text, *re, [](const std::smatch& m) { return m[1].str() + kRedacted; });
 }
 
 enum CharClass { kLower, kUpper, kDigit, kOther };

@@ -11,7 +11,6 @@
 #include <cstring>
 #include <map>
 #include <optional>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +19,7 @@
 #include "output/report_json.h"
 #include "output/report_markdown.h"
 #include "output/chrome_trace_writer.h"
+#include "output/run_files.h"
 #include "output/strict_json.h"
 #include "output/trace_reader.h"
 #include "output/trace_time.h"
@@ -124,6 +124,18 @@ void identity_from_header(const nlohmann::json& h, TraceIdentity* id) {
       if (auto v = json_int(*r)) id->rank = int32_t(*v);
 }
 
+// Every rank's events on one time axis: each rank's timestamps are relative to its own
+// start, so they are moved by (its base - the earliest base), exactly, in ns.
+std::string shifted(const std::string& ev, int64_t shift_ns) {
+  if (shift_ns == 0) return ev;
+  return rewrite_members(ev, [&](const std::string& key, std::string_view value) -> std::optional<std::string> {
+    if (key != "ts") return std::nullopt;
+    const auto ns = trace_time::ns_via_text(value);
+    if (!ns) return std::nullopt;
+    return trace_time::trace_micros(*ns + shift_ns);
+  });
+}
+
 int32_t rank_in_trace(const std::string& text) {
   TraceIdentity id;
   TraceReadInfo info;
@@ -170,18 +182,17 @@ class Merger {
       error(dir_ + ": cannot read the run directory: " + std::strerror(errno));
       return false;
     }
-    static const std::regex kName(R"re(^(report|trace)\.(rank|pid)(\d{1,9})\.json$)re");
     std::map<std::string, Group> by_tag;
     bool plain_report = false, plain_trace = false;
     while (dirent* e = ::readdir(d)) {
       const std::string name = e->d_name;
-      std::smatch m;
-      if (std::regex_match(name, m, kName)) {
-        Group& g = by_tag[m[2].str() + m[3].str()];
-        g.tag = m[2].str() + m[3].str();
-        g.by_rank = m[2] == "rank";
-        g.number = std::stoll(m[3].str());
-        (m[1] == "report" ? g.report_file : g.trace_file) = name;
+      const std::optional<ParsedRunFile> f = parse_run_file_name(name, "json");
+      if (f && (f->stem == "report" || f->stem == "trace")) {
+        Group& g = by_tag[f->owner.tag()];
+        g.tag = f->owner.tag();
+        g.by_rank = f->owner.kind == RunFileOwner::Kind::Rank;
+        g.number = f->owner.number;
+        (f->stem == "report" ? g.report_file : g.trace_file) = name;
       } else if (name == "report.json") {
         plain_report = true;
       } else if (name == "trace.json") {
@@ -332,18 +343,6 @@ class Merger {
       notes_.push_back(n);
     }
     return true;
-  }
-
-  // Every rank's events on one time axis: each rank's timestamps are relative to its own
-  // start, so they are moved by (its base - the earliest base), exactly, in ns.
-  static std::string shifted(const std::string& ev, int64_t shift_ns) {
-    if (shift_ns == 0) return ev;
-    return rewrite_members(ev, [&](const std::string& key, std::string_view value) -> std::optional<std::string> {
-      if (key != "ts") return std::nullopt;
-      const auto ns = trace_time::ns_via_text(value);
-      if (!ns) return std::nullopt;
-      return trace_time::trace_micros(*ns + shift_ns);
-    });
   }
 
   void write_trace(const Report& merged) {

@@ -74,7 +74,6 @@ class Runtime
   void note_locked(const std::string& note);
   // Creates the run directory and the trace on the first record; false when that failed.
   bool materialize_locked();
-  static void construct_exit_statics();
   void merge_children_locked();
   // Ends the trace: the finished object form under its final (rank-)name, or the array form
   // renamed when finishing fails.
