@@ -155,6 +155,21 @@ class HookTest(unittest.TestCase):
         nantrace_torch.uninstall()
         self.tmp.cleanup()
 
+    def test_hook_suspension_nests_and_restores(self):
+        # A replay run from inside a capture must not end the capture's suspension.
+        self.assertFalse(R.suspended())
+        with R.hooks_suspended():
+            with R.hooks_suspended():
+                self.assertTrue(R.suspended())
+            self.assertTrue(R.suspended(), "the inner suspension ended the outer one")
+            try:
+                with R.hooks_suspended():
+                    raise ValueError("inside")
+            except ValueError:
+                pass
+            self.assertTrue(R.suspended())
+        self.assertFalse(R.suspended())
+
     def test_paths_phases_and_steps(self):
         train(3)
         api = self.api

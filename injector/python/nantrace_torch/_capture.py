@@ -136,12 +136,9 @@ def on_forward(module, args, kwargs, output, path, mtype):
     if not outputs:
         return
     _attempts += 1
-    R.tls.suspended = True  # our own ops stay out of op-level checking
-    try:
+    with R.hooks_suspended():  # our own ops stay out of op-level checking
         with torch.no_grad():
             _pending.append(Snapshot(module, args, kwargs, outputs, path, mtype))
-    finally:
-        R.tls.suspended = False
     poll()
 
 
@@ -174,8 +171,7 @@ def _replay_snapshot(snap):
     api = R.api
     label = snap.path.decode("utf-8", "replace")
     captured = {"step": snap.step, "recurrence": True}
-    R.tls.suspended = True
-    try:
+    with R.hooks_suspended():
         bad_inputs = any(not bool(torch.isfinite(t).all())
                          for obj in (snap.args, snap.kwargs) for _, t in iter_tensors(obj, "x"))
         if bad_inputs:
@@ -191,8 +187,6 @@ def _replay_snapshot(snap):
             return
         module = copy.deepcopy(snap.module)
         module.load_state_dict(snap.state)  # the parameters as they were at the recurrence
-    finally:
-        R.tls.suspended = False
     _modules._replayed = True
     if _relay is not None:  # the analysis moves the origin here (it encloses the relay)
         api.event(B.EVENT_ORIGIN_IN_CODE, "origin_in_code",

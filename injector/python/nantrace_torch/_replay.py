@@ -103,8 +103,7 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
     recurrence after the first finding rather than from the fault itself."""
     from ._opcheck import ReplayMode, StopReplay
     api = R.api
-    R.tls.suspended = True  # our own hooks stay out of the replay
-    try:
+    with R.hooks_suspended():  # our own hooks stay out of the replay
         ac = autocast or autocast_state(device_type_of(args, kwargs))
         api.event(B.EVENT_REPLAY_BEGIN, "replay_start", R.dumps(dict({"module": path.decode("utf-8", "replace"),
                                                               "step": R.counter.step}, **(captured or {}))))
@@ -143,8 +142,6 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
             api.event(B.EVENT_FIX_CHECK, "fix_check", R.dumps(res))
         # 3. save for `nantrace repro`
         _save_repro(pristine, cap_args, cap_kwargs, ac, path, mtype, (captured or {}).get("step"))
-    finally:
-        R.tls.suspended = False
 
 
 def _save_repro(module, args, kwargs, ac, path, mtype, step=None):

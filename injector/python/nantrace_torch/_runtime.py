@@ -38,6 +38,26 @@ def suspended():
     return getattr(tls, "suspended", False)
 
 
+class _HooksSuspended:
+    """`with hooks_suspended():` nantrace's own hooks stay out of what runs inside (our
+    replays, the ops of our own checks); on leaving, the previous state comes back, so a
+    suspension nested in another (a replay run from a capture) does not end the outer one."""
+    __slots__ = ("prev",)
+
+    def __enter__(self):
+        self.prev = getattr(tls, "suspended", False)
+        tls.suspended = True
+        return self
+
+    def __exit__(self, *exc):
+        tls.suspended = self.prev
+        return False
+
+
+def hooks_suspended():
+    return _HooksSuspended()
+
+
 def phase():
     return getattr(tls, "phase", B.PHASE_FORWARD)
 

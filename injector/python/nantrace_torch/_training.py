@@ -47,11 +47,8 @@ def _on_loss(tensors):
         if r == B.NT_NONFINITE:
             R.switch_full_checks("non-finite loss")
         if t.device.type == "cpu" and t.numel() == 1:
-            R.tls.suspended = True
-            try:
+            with R.hooks_suspended():
                 api.scalar("loss", float(t.detach()))
-            finally:
-                R.tls.suspended = False
 
 
 def _wrap_backward(orig_tensor_backward, orig_autograd_backward):
@@ -162,14 +159,12 @@ def _fused_norm(tensors):
     (|x| > 1e19): that costs the per-tensor checks, never a missed fault."""
     if not tensors or _foreach_norm is None or not all(t.is_cpu for t in tensors):
         return None
-    R.tls.suspended = True  # op-level checking stays out of our own ops
-    try:
-        with torch.no_grad():
-            return float(_global_norm(tensors))
-    except RuntimeError:  # an odd mix of tensors: the per-tensor checks still run
-        return None
-    finally:
-        R.tls.suspended = False
+    with R.hooks_suspended():  # op-level checking stays out of our own ops
+        try:
+            with torch.no_grad():
+                return float(_global_norm(tensors))
+        except RuntimeError:  # an odd mix of tensors: the per-tensor checks still run
+            return None
 
 
 def _global_norm(tensors):
@@ -194,12 +189,9 @@ def _device_grad_norm(grads):
     _flush_device_norms()
     if len(_pending_norms) >= 4 or _foreach_norm is None or not all(g.is_cuda for g in grads):
         return
-    R.tls.suspended = True
-    try:
+    with R.hooks_suspended():
         with torch.no_grad():
             back = Readback(_global_norm(grads))
-    finally:
-        R.tls.suspended = False
     _pending_norms.append((R.counter.step, back))
 
 
