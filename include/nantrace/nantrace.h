@@ -76,7 +76,10 @@ typedef enum nt_event_kind {
   NT_EVENT_SCALER_UPDATE = 2, /* detail = {"scale_before": number, "scale_after": number,
                                  "found_inf": bool? (default: scale_after < scale_before)} */
   NT_EVENT_CHECKPOINT = 3,    /* name = path written by torch.save */
-  NT_EVENT_CONFIG = 4,        /* name = config file path; detail = {"fp16_run": bool?, "learning_rate": number?} */
+  NT_EVENT_CONFIG = 4,        /* name = config file path; detail = neutral facts of the training config:
+                                 {"trainer": string? (a known trainer's name), "fp16_key": string? (the
+                                 dotted key that turns fp16 on, e.g. "train.fp16_run"), "fp16": bool?,
+                                 "lr_key": string?, "learning_rate": number?} */
   NT_EVENT_WARNING = 5,       /* a frontend-side warning worth a trace marker: name = label, detail = any object */
   NT_EVENT_CHECK_MODE = 6,    /* check level switched: detail = {"module": path, "level": "op"|"module",
                                  "reason": string?} */

@@ -24,11 +24,11 @@ std::string lower(std::string s) {
 
 std::string device_word(const CheckRecord& r) { return r.device == Device::CUDA ? "cuda" : "cpu"; }
 
-// The config edit a GPT-SoVITS-style run needs to leave fp16.
+// The config edit that leaves fp16, when the frontend found the training config's switch.
 std::string fp16_config_action(const AdviceContext& ctx) {
-  if (ctx.config_path.empty()) return "";
-  if (ctx.fp16_run.has_value() && *ctx.fp16_run)
-    return "Or train this run in fp32: set `\"fp16_run\": false` in the `train` section of `" + ctx.config_path +
+  if (ctx.config_path.empty() || ctx.config_fp16_key.empty()) return "";
+  if (ctx.config_fp16.has_value() && *ctx.config_fp16)
+    return "Or train this run in fp32: set `" + ctx.config_fp16_key + "` to `false` in `" + ctx.config_path +
            "` (now `true`).";
   return "";
 }
@@ -38,7 +38,8 @@ void add_lr_advice(Recommendation& r, const AdviceContext& ctx, bool primary) {
   std::string line;
   if (lr) {
     line = "Lower the learning rate about 10x: from " + num(*lr) + " to " + num(*lr / 10.0);
-    if (!ctx.config_path.empty() && ctx.config_lr) line += " (`train.learning_rate` in `" + ctx.config_path + "`)";
+    if (!ctx.config_path.empty() && ctx.config_lr && !ctx.config_lr_key.empty())
+      line += " (`" + ctx.config_lr_key + "` in `" + ctx.config_path + "`)";
     line += ", with a warm-up and gradient clipping (`torch.nn.utils.clip_grad_norm_(params, 1.0)`; note that "
             "`clip_grad_value_(params, None)` clips nothing).";
   } else {

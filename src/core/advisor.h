@@ -12,8 +12,10 @@ namespace nantrace {
 
 struct AdviceContext {
   std::string config_path;            // a training config seen on the command line
-  std::optional<bool> fp16_run;       // its train.fp16_run
-  std::optional<double> config_lr;    // its train.learning_rate
+  std::optional<bool> config_fp16;    // its fp16 switch (e.g. GPT-SoVITS's train.fp16_run) ...
+  std::string config_fp16_key;        // ... under this dotted key
+  std::optional<double> config_lr;    // its learning rate ...
+  std::string config_lr_key;          // ... under this dotted key
   std::optional<double> lr;           // learning rate read from the optimizer
   std::string device_name;            // GPU name when known
   std::optional<bool> fp32_replay_finite;  // re-running the culprit in fp32 on captured inputs

@@ -217,8 +217,14 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
           [&](const events::Checkpoint& e) { last_checkpoint_ = e.path; },
           [&](const events::Config& e) {
             config_path_ = e.path;
-            if (e.fp16_run) fp16_run_ = e.fp16_run;
-            if (e.learning_rate) config_lr_ = e.learning_rate;
+            if (e.fp16 && !e.fp16_key.empty()) {
+              config_fp16_ = e.fp16;
+              config_fp16_key_ = e.fp16_key;
+            }
+            if (e.learning_rate && !e.lr_key.empty()) {
+              config_lr_ = e.learning_rate;
+              config_lr_key_ = e.lr_key;
+            }
           },
           [&](const events::Warning&) {},
           [&](const events::CheckMode& e) {
@@ -335,8 +341,10 @@ double Analyzer::recent_growth() const {
 AdviceContext Analyzer::advice_context(const Finding& f) const {
   AdviceContext ctx;
   ctx.config_path = config_path_;
-  ctx.fp16_run = fp16_run_;
+  ctx.config_fp16 = config_fp16_;
+  ctx.config_fp16_key = config_fp16_key_;
   ctx.config_lr = config_lr_;
+  ctx.config_lr_key = config_lr_key_;
   auto lr = series_.find("lr");
   if (lr != series_.end() && !lr->second.empty()) {
     auto it = lr->second.upper_bound(f.found ? f.origin.step : INT64_MAX);

@@ -100,7 +100,8 @@ class Analyzer {
   std::map<std::string, std::string> meta_;
   // Training config seen on the command line.
   std::string config_path_;
-  std::optional<bool> fp16_run_;
+  std::optional<bool> config_fp16_;  // the training config's fp16 switch, and its key
+  std::string config_fp16_key_, config_lr_key_;
   std::optional<double> config_lr_;
   std::optional<bool> fp32_replay_finite_;
   double fp32_replay_max_abs_ = 0;

@@ -30,9 +30,9 @@ struct ScalerUpdate {
 struct Checkpoint {
   std::string path;
 };
-struct Config {
-  std::string path;
-  std::optional<bool> fp16_run;
+struct Config {  // neutral facts: the core knows no trainer's key names
+  std::string path, trainer, fp16_key, lr_key;
+  std::optional<bool> fp16;
   std::optional<double> learning_rate;
 };
 struct Warning {

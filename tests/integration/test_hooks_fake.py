@@ -495,6 +495,12 @@ class HookTest(unittest.TestCase):
         self.assertEqual(self.api.scopes, [])
         self.assertEqual(self.api.checks[-1].path, "Sequential/3")  # not nested under Raises
 
+    def test_config_of_an_unknown_trainer_uses_the_common_spellings(self):
+        from nantrace_torch import _trainers
+        self.assertEqual(_trainers.facts({"fp16": True, "optim": {"lr": 1}, "lr": 0.002}, ["train_hifigan.py"]),
+                         {"fp16_key": "fp16", "fp16": True, "lr_key": "lr", "learning_rate": 0.002})
+        self.assertEqual(_trainers.facts({"train": {"fp16_run": "yes"}}, ["x.py"]), {})  # not a bool: not a fact
+
     def test_config_and_checkpoint(self):
         cfg = os.path.join(self.tmp.name, "s2.json")
         with open(cfg, "w") as f:
@@ -507,7 +513,9 @@ class HookTest(unittest.TestCase):
         finally:
             sys.argv = old
         conf = [(n, d) for _, k, n, d in self.api.events if k == B.EVENT_CONFIG]
-        self.assertEqual(conf, [(cfg, {"fp16_run": True, "learning_rate": 0.0001, "batch_size": 8})])
+        # Neutral facts from the table of known trainers (GPT-SoVITS's s2_train.py).
+        self.assertEqual(conf, [(cfg, {"trainer": "GPT-SoVITS s2_train.py", "fp16_key": "train.fp16_run",
+                                       "fp16": True, "lr_key": "train.learning_rate", "learning_rate": 0.0001})])
         ck = [n for _, k, n, d in self.api.events if k == B.EVENT_CHECKPOINT]
         self.assertEqual(ck, [os.path.join(self.tmp.name, "G_1.pth")])
         self.assertIn("torch", self.api.meta)

@@ -8,6 +8,7 @@ import torch
 
 from . import _binding as B
 from . import _runtime as R
+from . import _trainers
 
 _rank_known = False
 _device_known = False
@@ -25,25 +26,13 @@ def _cpu_name():
 
 
 def config_path(argv, cwd):
-    """The JSON config named by -c/--config, or GPT-SoVITS's configs/s2.json for s2_train.py."""
-    for i, a in enumerate(argv):
-        if a in ("-c", "--config") and i + 1 < len(argv):
-            return os.path.join(cwd, argv[i + 1])
-        if a.startswith("--config="):
-            return os.path.join(cwd, a.split("=", 1)[1])
-    if argv and os.path.basename(argv[0]) == "s2_train.py":
-        p = os.path.join(cwd, "configs", "s2.json")
-        if os.path.isfile(p):
-            return p
-    return None
+    return _trainers.config_path(argv, cwd)
 
 
-def config_detail(path):
+def config_detail(path, argv=None):
     with open(path, encoding="utf-8") as f:
         cfg = json.load(f)
-    train = cfg.get("train", {}) if isinstance(cfg, dict) else {}
-    keep = ("fp16_run", "learning_rate", "batch_size", "eps", "betas", "grad_clip")
-    return {k: train[k] for k in keep if k in train}
+    return _trainers.facts(cfg, argv if argv is not None else sys.argv)
 
 
 def on_started():
@@ -58,7 +47,7 @@ def on_started():
     path = config_path(sys.argv, os.getcwd())
     if path and os.path.isfile(path):
         try:
-            api.event(B.EVENT_CONFIG, os.path.abspath(path), R.dumps(config_detail(path)))
+            api.event(B.EVENT_CONFIG, os.path.abspath(path), R.dumps(config_detail(path, sys.argv)))
         except (OSError, ValueError) as e:
             api.event(B.EVENT_NOTE, "config_unreadable", "could not read %s: %s" % (path, str(e)[:200]))
     on_step(0)

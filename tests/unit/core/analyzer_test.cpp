@@ -374,7 +374,8 @@ TEST(Analyzer, NoWarningForSteadyMagnitudes) {
 
 TEST(Analyzer, AdviceUsesConfigLearningRateAndLastCheckpoint) {
   Analyzer a;
-  a.on_event(event(0, NT_EVENT_CONFIG, "configs/s2.json", "{\"fp16_run\": true, \"learning_rate\": 0.0001}"));
+  a.on_event(event(0, NT_EVENT_CONFIG, "configs/s2.json",
+                   R"({"fp16_key": "train.fp16_run", "fp16": true, "lr_key": "train.learning_rate", "learning_rate": 0.0001})"));
   a.on_step_begin(1);
   a.on_event(event(1, NT_EVENT_CHECKPOINT, "logs/G_1.pth", ""));
   a.on_event(optimizer_step(1, false, 1e-4));
@@ -385,11 +386,28 @@ TEST(Analyzer, AdviceUsesConfigLearningRateAndLastCheckpoint) {
   EXPECT_EQ(r.last_checkpoint_before_fault, "logs/G_1.pth");
   bool cfg = false, resume = false;
   for (auto& s : r.finding.recommendation.actions) {
-    cfg |= s.find("\"fp16_run\": false") != std::string::npos && s.find("configs/s2.json") != std::string::npos;
+    cfg |= s.find("set `train.fp16_run` to `false` in `configs/s2.json`") != std::string::npos;
     resume |= s.find("logs/G_1.pth") != std::string::npos;
   }
   EXPECT_TRUE(cfg);
   EXPECT_TRUE(resume);
+}
+
+TEST(Analyzer, ConfigAdviceNamesTheKeysTheFrontendFoundAndNoOthers) {
+  // The core knows no trainer's key names: another trainer's keys are quoted as given, and a
+  // config without an fp16 key gets no config edit.
+  for (const bool with_key : {true, false}) {
+    Analyzer a;
+    a.on_event(event(0, NT_EVENT_CONFIG, "conf/hifigan.json",
+                     with_key ? R"({"fp16_key": "fp16", "fp16": true, "lr_key": "optim.lr", "learning_rate": 0.0002})"
+                              : R"({"fp16": true, "learning_rate": 0.0002})"));
+    a.on_step_begin(1);
+    a.on_check(check(1, Phase::Forward, "Gen/ups.1", DType::F16, 0, 1, 0));
+    std::string all;
+    for (auto& s : a.build_report().finding.recommendation.actions) all += s + "\n";
+    EXPECT_EQ(all.find("fp16_run"), std::string::npos) << all;
+    EXPECT_EQ(all.find("set `fp16` to `false` in `conf/hifigan.json`") != std::string::npos, with_key) << all;
+  }
 }
 
 TEST(Analyzer, DivergenceAdviceGivesTheLoweredLearningRate) {
