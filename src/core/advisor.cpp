@@ -1,5 +1,7 @@
 #include "core/advisor.h"
 
+#include "core/text.h"
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -10,19 +12,14 @@
 namespace nantrace {
 namespace {
 
-std::string num(double v) {
-  std::ostringstream o;
-  o.precision(6);
-  o << v;
-  return o.str();
-}
+std::string num(double v) { return text::number(v); }
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   return s;
 }
 
-std::string device_word(const CheckRecord& r) { return r.device == Device::CUDA ? "cuda" : "cpu"; }
+std::string device_word(const CheckRecord& r) { return text::device_type(r.device); }
 
 // The config edit that leaves fp16, when the frontend found the training config's switch.
 std::string fp16_config_action(const AdviceContext& ctx) {

@@ -1,5 +1,7 @@
 #include "core/classifier.h"
 
+#include "core/text.h"
+
 #include <set>
 #include <sstream>
 
@@ -22,12 +24,7 @@ double max_finite_input(const std::vector<CheckRecord>& v) {
 
 bool has_zeros(const CheckRecord& r) { return r.stats.zero_count > 0; }
 
-std::string fmt_num(double v) {
-  std::ostringstream o;
-  o.precision(6);
-  o << v;
-  return o.str();
-}
+std::string fmt_num(double v) { return text::number(v); }
 
 const std::set<std::string>& division_ops() {
   static const auto* s = new std::set<std::string>{"div", "true_divide", "floor_divide", "reciprocal", "remainder", "fmod"};  // never destroyed: used at exit

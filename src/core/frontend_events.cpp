@@ -1,5 +1,7 @@
 #include "core/frontend_events.h"
 
+#include "core/text.h"
+
 #include <cmath>
 
 #include "nantrace/nantrace.h"
@@ -9,15 +11,7 @@ namespace events {
 
 std::optional<double> json_number(const nlohmann::json& j, const char* key) {
   if (!j.is_object() || !j.contains(key)) return std::nullopt;
-  const auto& v = j[key];
-  if (v.is_number()) return v.get<double>();
-  if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    if (s == "inf") return INFINITY;
-    if (s == "-inf") return -INFINITY;
-    if (s == "nan") return NAN;
-  }
-  return std::nullopt;
+  return text::json_to_double(j[key]);
 }
 
 std::optional<bool> json_bool(const nlohmann::json& j, const char* key) {

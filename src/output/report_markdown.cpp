@@ -3,6 +3,8 @@
 // name cannot break the table or the layout.
 #include "output/report_markdown.h"
 
+#include "core/text.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -80,13 +82,7 @@ using markdown::code;
 
 constexpr size_t kMaxChartPoints = 50;
 
-std::string num(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+std::string num(double v) { return text::number(v); }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -94,9 +90,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-std::string device_text(const CheckRecord& c) {
-  return c.device == Device::CUDA ? "cuda:" + std::to_string(c.device_index) : "cpu";
-}
+std::string device_text(const CheckRecord& c) { return text::device(c.device, c.device_index); }
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string s;
@@ -315,17 +309,7 @@ namespace {
 
 // Host-provided names (module paths can hold newlines) must not break headings, list items
 // or prose: show control characters escaped everywhere outside the tables' own escaping.
-std::string escape_controls(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (static_cast<unsigned char>(c) < 0x20) out += '?';
-    else out += c;
-  }
-  return out;
-}
+std::string escape_controls(const std::string& s) { return text::escape_controls(s); }
 
 Report with_escaped_controls(const Report& in) {
   Report r = in;

@@ -1,5 +1,7 @@
 #include "output/strict_json.h"
 
+#include "core/text.h"
+
 #include <cmath>
 #include <cstdio>
 
@@ -14,16 +16,7 @@ json number(double v) {
   return v;
 }
 
-std::optional<double> to_double(const json& j) {
-  if (j.is_number()) return j.get<double>();
-  if (j.is_string()) {
-    const std::string& s = j.get_ref<const std::string&>();
-    if (s == "nan") return std::nan("");
-    if (s == "inf") return HUGE_VAL;
-    if (s == "-inf") return -HUGE_VAL;
-  }
-  return std::nullopt;
-}
+std::optional<double> to_double(const json& j) { return text::json_to_double(j); }
 
 json finite(const json& j) {
   switch (j.type()) {

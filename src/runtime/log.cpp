@@ -1,5 +1,7 @@
 #include "runtime/log.h"
 
+#include "core/text.h"
+
 #include <mutex>
 #include <set>
 
@@ -34,17 +36,7 @@ void set_level(const std::string& level) {
 
 namespace {
 // Every log line stays one line, whatever names the host gave its modules.
-std::string one_line(const std::string& msg) {
-  std::string out;
-  out.reserve(msg.size());
-  for (char c : msg) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') out += '?';
-    else out += c;
-  }
-  return out;
-}
+std::string one_line(const std::string& msg) { return text::escape_controls(msg, /*keep_tabs=*/true); }
 }  // namespace
 
 void info(const std::string& msg) { logger().info(one_line(msg)); }
