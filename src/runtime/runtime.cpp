@@ -18,6 +18,8 @@
 #include "output/report_markdown.h"
 #include "output/run_files.h"
 #include "output/run_merge.h"
+#include "runtime/abi_records.h"
+#include "runtime/announcements.h"
 #include "runtime/crash_handler.h"
 #include "runtime/log.h"
 #include "runtime/thread_context.h"
@@ -64,17 +66,6 @@ std::string process_label() {
   if (argv.size() > 2 && (argv[1] == "-m" || argv[1] == "-c")) return label + " " + argv[1] + " " + argv[2].substr(0, 60);
   if (argv.size() > 1 && !argv[1].empty() && argv[1][0] != '-') label += " " + base_name(argv[1]);
   return label;
-}
-
-std::string describe_site(const CheckRecord& r) {
-  std::ostringstream o;
-  o << "step " << r.step << ", " << to_string(r.site.phase);
-  if (!r.site.module_path.empty()) o << ", " << r.site.module_path;
-  if (!r.site.module_type.empty()) o << " (" << r.site.module_type << ")";
-  if (!r.site.op.empty()) o << ", " << r.site.op;
-  o << ", " << r.site.tensor_name << " " << to_string(r.dtype) << ": " << r.stats.nan_count << " NaN, "
-    << r.stats.posinf_count << " +Inf, " << r.stats.neginf_count << " -Inf of " << r.stats.numel;
-  return o.str();
 }
 
 }  // namespace
@@ -245,33 +236,17 @@ void Runtime::scope_pop() {
 
 int Runtime::check(const nt_site& site, const nt_tensor& t, nt_stats* out) {
   if (!active()) return NT_SKIPPED;
-  if (t.dtype < NT_DTYPE_F16 || t.dtype > NT_DTYPE_F64 || t.ndim < 0 || t.ndim > kMaxScanDims) {
+  if (!abi_tensor_supported(t)) {
     log::warn_once("check-args", "a check was given an unsupported tensor (dtype " + std::to_string(t.dtype) +
                                      ", ndim " + std::to_string(t.ndim) + "); such checks are skipped");
     return NT_SKIPPED;
   }
   ThreadContext& ctx = this_thread_context();
-  CheckRecord rec;
+  CheckRecord rec = check_record_from_abi(site, t);
   rec.step = step_.load();
   rec.ts_ns = now_ns();
   rec.tid = ctx.tid;
-  rec.site.phase = static_cast<Phase>(site.phase);
-  rec.site.role = static_cast<Role>(site.role);
-  if (site.module_path) rec.site.module_path = site.module_path;
-  if (site.module_type) rec.site.module_type = site.module_type;
-  if (site.op) rec.site.op = site.op;
-  if (site.tensor_name) rec.site.tensor_name = site.tensor_name;
-  rec.dtype = static_cast<DType>(t.dtype);
-  rec.device = t.device_type == NT_DEVICE_CUDA ? Device::CUDA : Device::CPU;
-  rec.device_index = t.device_index;
-  rec.shape.assign(t.sizes, t.sizes + (t.sizes ? t.ndim : 0));
-
-  TensorView view;
-  view.data = t.data;
-  view.dtype = rec.dtype;
-  view.ndim = t.ndim;
-  view.sizes = t.sizes;
-  view.strides = t.strides;
+  const TensorView view = tensor_view_from_abi(t);
 
   if (rec.device == Device::CUDA) {
 #ifdef NANTRACE_HAVE_CUDA
@@ -368,12 +343,9 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     step_half_max_ = std::max(step_half_max_, rec.stats.max_abs_finite);
   if (outcome.warning) {
     const HeadroomWarning& w = *outcome.warning;
-    std::ostringstream o;
-    o << "early warning at step " << w.step << ": " << w.module_path << " " << to_string(w.dtype)
-      << " output reaches |x| = " << w.max_abs << " (" << w.binades_left << " binades below the max): " << w.reason;
     // One stderr line per warning for the first few; the rest are in the trace and report.
     if (++warnings_printed_ <= kMaxWarningLines)
-      log::warn(o.str());
+      log::warn(announce::early_warning(w));
     else if (warnings_printed_ == kMaxWarningLines + 1)
       log::warn("more early warnings are in the report and the trace");
     trace_.marker("headroom warning: " + w.module_path, "nantrace", rec.ts_ns, rec.tid, 'p',
@@ -389,7 +361,7 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
   if (outcome.new_origin && !origin_reported_) {
     origin_reported_ = true;
     const Finding f = analyzer_.finding();
-    log::warn("first non-finite value: " + describe_site(f.origin));
+    log::warn(announce::first_nonfinite(f.origin));
     // Process-scoped: in a merged trace only the merge's "the fault began here" is global.
     trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
                   {{"step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
@@ -517,14 +489,10 @@ void Runtime::stop() {
   active_.store(false);
   const Finding f = analyzer_.finding();
   if (f.found) {
-    std::string line = std::string("finding: ") + describe(f.kind) + " at step " + std::to_string(f.origin.step) + " (" +
-                       to_string(f.origin.site.phase) + ")";
-    if (!f.origin.site.module_path.empty()) line += " in " + f.origin.site.module_path;
-    if (!f.op.empty()) line += ", op " + f.op;
-    log::warn(line);
-    log::warn("fix: " + f.recommendation.headline);
+    log::warn(announce::finding(f));
+    log::warn(announce::fix(f));
   } else {
-    log::info("finding: " + f.recommendation.headline);
+    log::info(announce::finding(f));
   }
   log::info("report: " + dir_.path + "/" + file_name("report", "md"));
   log::info("trace: " + trace_file_ + " (open in https://ui.perfetto.dev or chrome://tracing)");

@@ -1,0 +1,42 @@
+#include "runtime/announcements.h"
+
+#include <sstream>
+
+#include "core/model.h"
+
+namespace nantrace {
+namespace announce {
+
+std::string site(const CheckRecord& r) {
+  std::ostringstream o;
+  o << "step " << r.step << ", " << to_string(r.site.phase);
+  if (!r.site.module_path.empty()) o << ", " << r.site.module_path;
+  if (!r.site.module_type.empty()) o << " (" << r.site.module_type << ")";
+  if (!r.site.op.empty()) o << ", " << r.site.op;
+  o << ", " << r.site.tensor_name << " " << to_string(r.dtype) << ": " << r.stats.nan_count << " NaN, "
+    << r.stats.posinf_count << " +Inf, " << r.stats.neginf_count << " -Inf of " << r.stats.numel;
+  return o.str();
+}
+
+std::string first_nonfinite(const CheckRecord& origin) { return "first non-finite value: " + site(origin); }
+
+std::string early_warning(const HeadroomWarning& w) {
+  std::ostringstream o;
+  o << "early warning at step " << w.step << ": " << w.module_path << " " << to_string(w.dtype)
+    << " output reaches |x| = " << w.max_abs << " (" << w.binades_left << " binades below the max): " << w.reason;
+  return o.str();
+}
+
+std::string finding(const Finding& f) {
+  if (!f.found) return "finding: " + f.recommendation.headline;
+  std::string line = std::string("finding: ") + describe(f.kind) + " at step " + std::to_string(f.origin.step) + " (" +
+                     to_string(f.origin.site.phase) + ")";
+  if (!f.origin.site.module_path.empty()) line += " in " + f.origin.site.module_path;
+  if (!f.op.empty()) line += ", op " + f.op;
+  return line;
+}
+
+std::string fix(const Finding& f) { return "fix: " + f.recommendation.headline; }
+
+}  // namespace announce
+}  // namespace nantrace

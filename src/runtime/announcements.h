@@ -1,0 +1,26 @@
+// The lines nantrace prints on stderr about a run's finding, worded in one place (the report
+// and the trace say the same in their own forms).
+#pragma once
+
+#include <string>
+
+#include "core/headroom.h"
+#include "core/model.h"
+
+namespace nantrace {
+namespace announce {
+
+// "step 5, forward, Net/enc (Conv1d), aten::exp, output float16: 3 NaN, 1 +Inf, 0 -Inf of 64"
+std::string site(const CheckRecord& r);
+// "first non-finite value: <site>"
+std::string first_nonfinite(const CheckRecord& origin);
+// "early warning at step 9: Net/enc float16 output reaches |x| = 3e4 (1.2 binades below the max): <why>"
+std::string early_warning(const HeadroomWarning& w);
+// "finding: fp16 overflow at step 16 (forward) in Net/dec, op aten::add", or for no fault
+// the headline itself after "finding: ".
+std::string finding(const Finding& f);
+// "fix: <the recommendation's headline>"
+std::string fix(const Finding& f);
+
+}  // namespace announce
+}  // namespace nantrace
