@@ -195,7 +195,9 @@ NT_API void nantrace_event(int32_t kind, const char* name, const char* detail_js
 
 /* 1 once a fault origin has been found (benign scaler skips do not count). */
 NT_API int nantrace_origin_found(void);
-/* JSON text of the current finding (or "{}"), owned by the library, valid until next call. */
+/* JSON text of the current finding (or "{}"), owned by the library, valid until next call. Its
+ * "capture_module" is the module whose inputs a frontend that checks asynchronously should
+ * capture when the fault recurs ("" = none): the library decides, the frontend captures. */
 NT_API const char* nantrace_finding_json(void);
 
 /* CUDA injection entry point (CUDA_INJECTION64_PATH). Returns 1. */

@@ -282,6 +282,13 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
   return out;
 }
 
+std::string Analyzer::capture_target() const {
+  if (!origin_ || origin_->site.phase != Phase::Forward || origin_->site.module_path.empty()) return "";
+  const FaultKind k = finding().kind;
+  if (k == FaultKind::BadInput || k == FaultKind::Propagated) return "";
+  return origin_->site.module_path;
+}
+
 void Analyzer::on_scalar(const ScalarRecord& s) { add_series(s.name, s.step, s.value); }
 
 void Analyzer::on_meta(const std::string& key, const std::string& value) { meta_[key] = value; }

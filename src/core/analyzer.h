@@ -44,6 +44,11 @@ class Analyzer {
   CheckOutcome finish();
 
   bool origin_found() const { return origin_.has_value(); }
+  // The module whose inputs the frontend should capture when the fault recurs (device tensors
+  // are checked asynchronously, so the origin is known only after its forward returned): the
+  // origin's module for a value born in a forward, "" when capturing cannot add evidence (no
+  // origin yet, another phase, bad input data, a value that arrived already non-finite).
+  std::string capture_target() const;
   int64_t current_step() const { return step_; }
   // The finding with its kind, explanation and recommendation, as known now.
   Finding finding() const;

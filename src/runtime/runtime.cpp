@@ -424,7 +424,9 @@ const char* Runtime::finding_json() {
     finding_json_ = "{}";
   } else {
     Report r = analyzer_.build_report();
-    finding_json_ = report_to_json(r)["finding"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    nlohmann::json f = report_to_json(r)["finding"];
+    f["capture_module"] = analyzer_.capture_target();  // the library decides; the frontend captures
+    finding_json_ = f.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   return finding_json_.c_str();
 }

@@ -118,4 +118,5 @@ class AsyncFakeApi(FakeApi):
             return "{}"
         o = self.origin
         return json.dumps({"found": True, "kind": "fp16_overflow", "phase": "forward", "step": o.step,
-                           "module_path": o.path, "module_type": o.mtype, "device": "cuda:0"})
+                           "module_path": o.path, "module_type": o.mtype, "device": "cuda:0",
+                           "capture_module": o.path})

@@ -22,7 +22,7 @@ def install(api=None):
     if _installed:
         return True
     from . import _runtime as R
-    from . import _capture, _modules, _training, _context, _guard
+    from . import _investigation, _modules, _training, _context, _guard
     from ._tensors import DTYPE_CODES
     if api is None:
         lib = os.environ.get("NANTRACE_RUNTIME_LIB") or os.environ.get("NANTRACE_LIB")
@@ -34,7 +34,7 @@ def install(api=None):
     _plan_run(api)
     R.on_started.append(_enter_op_level)
     _context.install()
-    R.on_step_begin.append(_capture.on_step_begin)
+    R.on_step_begin.append(_investigation.on_step_begin)
     _modules.install()
     _training.install()
     if hasattr(os, "register_at_fork"):
@@ -53,7 +53,7 @@ def _plan_run(api):
     try:
         if not api.start("torch"):
             return
-        R.planned = True
+        R.mark_planned()
         run_dir = api.run_dir()
         if run_dir:
             os.environ.setdefault("NANTRACE_RUN_DIR", run_dir)

@@ -5,10 +5,9 @@ replays it there. A CUDA check answers later (the scan kernel runs on the stream
 reaches the library through pinned memory): by the time the library knows that a module's
 output was the origin, that forward is long over and its inputs may be gone. So:
 
-1. Arm. At each step boundary, while nothing has been replayed yet, ask the library whether it
-   has found an origin (one cheap call). If the origin is a module's forward output (not bad
-   input data, not propagated), arm capture for that module path and switch on op-level checks
-   inside it (_modules.arm_op_level), so the recurrence is also pinned to its op live.
+1. Arm. _investigation asks the library, at step boundaries, which module to capture (the
+   finding's "capture_module") and arms capture for it (arm()); it also switches on op-level
+   checks inside it, so the recurrence is also pinned to its op live.
 2. Snapshot. At each later forward of the armed module, its post hook keeps device clones of
    the inputs and of the module's parameters and buffers, and enqueues a finiteness test of the
    outputs whose one-byte answer is copied to pinned host memory behind a CUDA event. Nothing
@@ -16,26 +15,26 @@ output was the origin, that forward is long over and its inputs may be gone. So:
 3. Resolve. Answers are read only once their event has completed (polled at step boundaries
    and at the armed module's forwards). A finite recurrence's snapshot is dropped; the first
    non-finite one is the recurrence: the module is rebuilt with the captured parameters and
-   replayed on the captured inputs on its own device (_replay: pin the op, verify the fix, save
-   it for `nantrace repro`).
+   handed back by poll() as a Recurrence; _investigation replays it on the captured inputs on
+   its own device (_replay: pin the op, verify the fix, save it for `nantrace repro`).
 
 4. Outwards. If the captured inputs are themselves non-finite, the module only relayed the
    value, which was born in code between modules of one enclosing it (a residual add). Capture
    is armed again for the innermost enclosing module that runs (the first post hook of a module
    whose path encloses the relay's), and the recurrence after that is replayed there, announced
-   by an "origin_in_code" note that moves the finding to that module (docs/architecture.md).
+   by an NT_EVENT_ORIGIN_IN_CODE that moves the finding to that module (docs/architecture.md).
+
+This module is the capture machine only: it imports nothing of the other hook modules.
 
 Bounded: at most MAX_IN_FLIGHT snapshots wait for their answer (a forward that finds the queue
 full is not captured), and capture gives up, with a note, after MAX_ATTEMPTS forwards without
 a recurrence, or when even the outermost module's inputs were non-finite.
 """
 import copy
-import json
 
 import torch
 
 from . import _binding as B
-from . import _guard
 from . import _runtime as R
 from ._tensors import Readback, detached_clone, iter_tensors, map_tensors
 
@@ -72,35 +71,32 @@ class Snapshot:
         return bool(self._answer.value())
 
 
-@_guard.guarded("capture")
-def on_step_begin(step):
-    if _state == "idle":
-        _maybe_arm()
-    if _pending:
-        poll()
-
-
-def _maybe_arm():
+def arm(path, device=None):
+    """Capture the forwards of the module at `path` (bytes) from now on. Once per run."""
     global _state, armed_path
-    from . import _modules
-    if _modules._replayed or not R.api.origin_found():
+    if _state != "idle":
         return
-    _state = "done"  # decided once, whatever the finding
-    try:
-        finding = json.loads(R.api.finding_json())
-    except ValueError:
-        return
-    path = finding.get("module_path") if isinstance(finding, dict) else None
-    if (finding.get("phase") != "forward" or not isinstance(path, str) or not path
-            or finding.get("kind") in ("bad_input", "propagated")):
-        return
-    armed_path = path.encode("utf-8", "replace")
+    armed_path = path
     _state = "armed"
-    _modules.arm_op_level(armed_path)
     R.api.event(B.EVENT_CAPTURE, "armed",
-                R.dumps({"module": path, "step": R.counter.step, "device": finding.get("device"),
+                R.dumps({"module": path.decode("utf-8", "replace"), "step": R.counter.step, "device": device,
                          "why": "the origin was found after its forward had returned (asynchronous "
                                 "check): its inputs are captured when the fault recurs"}))
+
+
+def armed():
+    return _state == "armed"
+
+
+class Recurrence:
+    """A recurrence to replay: the module rebuilt with its parameters at that forward, and
+    the inputs captured there (finite)."""
+
+    def __init__(self, snap, module, relay):
+        self.module, self.args, self.kwargs = module, snap.args, snap.kwargs
+        self.path, self.mtype, self.autocast = snap.path, snap.mtype, snap.autocast
+        self.captured = {"step": snap.step, "recurrence": True}
+        self.relay = relay  # the first captured module's path (str) when capture moved outwards
 
 
 def encloses(outer, inner):
@@ -122,16 +118,11 @@ def wants(path):
     return False
 
 
-@_guard.guarded("capture")
 def on_forward(module, args, kwargs, output, path, mtype):
-    """Post hook of the armed module."""
+    """Post hook of the armed module (through _investigation, which polls around it)."""
     global _attempts
-    if _state != "armed":
+    if _state != "armed" or len(_pending) >= MAX_IN_FLIGHT:
         return
-    if len(_pending) >= MAX_IN_FLIGHT:
-        poll()
-        if len(_pending) >= MAX_IN_FLIGHT or _state != "armed":
-            return
     outputs = [t for _, t in iter_tensors(output, "output")]
     if not outputs:
         return
@@ -139,24 +130,23 @@ def on_forward(module, args, kwargs, output, path, mtype):
     with R.hooks_suspended():  # our own ops stay out of op-level checking
         with torch.no_grad():
             _pending.append(Snapshot(module, args, kwargs, outputs, path, mtype))
-    poll()
 
 
 def poll():
-    """Read the answers that have arrived, in order; never waits."""
-    global _state, armed_path
+    """Read the answers that have arrived, in order; never waits. Returns the Recurrence to
+    replay, or None."""
     while _pending and _state == "armed" and _pending[0].ready():
         snap = _pending.pop(0)
         if not snap.finite():
             _stop()
-            _replay_snapshot(snap)
-            return
+            return _recurrence(snap)
     if _state == "armed" and _attempts >= MAX_ATTEMPTS and not _pending:
         label = (armed_path or _enclosing or b"").decode("utf-8", "replace")
         _stop()
         R.api.event(B.EVENT_CAPTURE, "gave_up",
                     R.dumps({"module": label, "forwards": _attempts,
                              "why": "the fault did not recur in the module's next forwards"}))
+    return None
 
 
 def _stop():
@@ -165,12 +155,12 @@ def _stop():
     _pending.clear()
 
 
-def _replay_snapshot(snap):
+def _recurrence(snap):
+    """The non-finite snapshot: a Recurrence to replay, or None when its inputs were already
+    non-finite (capture moves outwards, or gives up at the root)."""
     global _state, _enclosing, _relay, _attempts
-    from . import _modules, _replay
     api = R.api
     label = snap.path.decode("utf-8", "replace")
-    captured = {"step": snap.step, "recurrence": True}
     with R.hooks_suspended():
         bad_inputs = any(not bool(torch.isfinite(t).all())
                          for obj in (snap.args, snap.kwargs) for _, t in iter_tensors(obj, "x"))
@@ -184,20 +174,10 @@ def _replay_snapshot(snap):
                 if _relay is None:
                     _relay = label
                 _state, _enclosing, _attempts = "armed", snap.path, 0
-            return
+            return None
         module = copy.deepcopy(snap.module)
         module.load_state_dict(snap.state)  # the parameters as they were at the recurrence
-    _modules._replayed = True
-    if _relay is not None:  # the analysis moves the origin here (it encloses the relay)
-        api.event(B.EVENT_ORIGIN_IN_CODE, "origin_in_code",
-                  R.dumps({"module": label, "module_type": snap.mtype.decode("utf-8", "replace"),
-                           "relay": _relay, "recurrence": True}))
-    # Evidence from the recurrence: the module's inputs and its own parameters, in the window
-    # the analysis reads as the replay's (opened by replay_start, closed by the "replay" note).
-    api.event(B.EVENT_REPLAY_BEGIN, "replay_start", R.dumps(dict({"module": label}, **captured)))
-    _modules.check_evidence(module, snap.args, snap.kwargs, snap.path, snap.mtype)
-    _replay.replay_and_verify(module, snap.args, snap.kwargs, snap.path, snap.mtype,
-                              autocast=snap.autocast, captured=captured)
+    return Recurrence(snap, module, _relay)
 
 
 def reset_for_tests():

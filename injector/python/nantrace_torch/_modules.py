@@ -8,17 +8,13 @@ import torch
 from torch.nn.modules import module as nn_module
 
 from . import _binding as B
-from . import _capture
 from . import _guard
+from . import _investigation
 from . import _runtime as R
 from ._paths import root_info
 from ._tensors import eligible, iter_tensors, bname
 
 _handles = []
-_evidence_left = 4      # evidence checks for at most this many non-finite module outputs
-_replayed = False
-culprit = None          # path (bytes) of the module where op-level checking switched on
-_op_mode = None         # OpCheckMode used inside the culprit
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 
 
@@ -32,7 +28,7 @@ class Frame:
         # born in its own code has to be traced back to it (_follow_back).
         self.args, self.kwargs = args, kwargs
         self.pushed = False
-        self.opmode = False
+        self.opmode = None  # the op-level mode entered for this forward
         # Tensors already checked in this root forward: id -> (weakref, version). Shared by
         # every frame under one root; a container handing on its child's output unchanged
         # (nn.Sequential, a model returning its submodules' feature maps) is not checked
@@ -53,12 +49,12 @@ def _unwind_to(st, module):
 
 
 def _close(frame):
-    if frame.opmode and _op_mode is not None:
+    if frame.opmode is not None:
         try:
-            _op_mode.__exit__(None, None, None)
+            frame.opmode.__exit__(None, None, None)
         except Exception:  # noqa: BLE001
             pass
-        frame.opmode = False
+        frame.opmode = None
     if frame.pushed:
         R.api.scope_pop()
         frame.pushed = False
@@ -99,9 +95,10 @@ def _pre_hook(module, args, kwargs):
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
         frame.pushed = True
-    if culprit is not None and frame.path == culprit and _op_mode is not None:
-        _op_mode.__enter__()
-        frame.opmode = True
+    opm = _investigation.op_mode_for(frame.path)
+    if opm is not None:
+        opm.__enter__()
+        frame.opmode = opm
     return None
 
 
@@ -144,14 +141,14 @@ def _post_hook(module, args, kwargs, output):
     frame = _unwind_to(st, module)
     if frame is None:
         return None
-    if frame.opmode:
-        _op_mode.__exit__(None, None, None)
-        frame.opmode = False
+    if frame.opmode is not None:
+        frame.opmode.__exit__(None, None, None)
+        frame.opmode = None
     try:
         if frame.pushed:
             _check_outputs(frame, module, args, kwargs, output)
-        if _capture._state == "armed" and _capture.wants(frame.path):
-            _capture.on_forward(module, args, kwargs, output, frame.path, frame.mtype)
+        if _investigation.wants_snapshot(frame.path):
+            _investigation.on_module_output(module, args, kwargs, output, frame.path, frame.mtype)
     finally:
         if frame.pushed:
             R.api.scope_pop()
@@ -177,7 +174,7 @@ def _check_outputs(frame, module, args, kwargs, output):
         bn = name if name is _OUTPUT else bname(name)
         r = api.check(B.PHASE_FORWARD, B.ROLE_OUTPUT, path, mtype, None, bn, t)
         if r == B.NT_NONFINITE:
-            _on_nonfinite_output(frame, module, args, kwargs)
+            _investigation.on_nonfinite_output(frame, module, args, kwargs)
         if grad_on and t.requires_grad:
             t.register_hook(_grad_check(path, mtype, bn))
 
@@ -216,80 +213,6 @@ def _grad_check(path, mtype, out_name):
             _grad_checks.clear()
         h = _grad_checks[key] = GradCheck(path, mtype, bname("grad_" + out_name.decode("utf-8", "replace")))
     return h
-
-
-def arm_op_level(path):
-    """Check every op inside the module at `path` from now on (module level only), so that a
-    recurrence of the fault is pinned to its op in the live run."""
-    global culprit, _op_mode
-    if culprit is not None or R.check_level != 1:
-        return
-    from ._opcheck import OpCheckMode
-    _op_mode = OpCheckMode()
-    culprit = path
-    R.api.event(B.EVENT_CHECK_MODE, path.decode("utf-8", "replace"),
-                json.dumps({"module": path.decode("utf-8", "replace"), "level": "op", "step": R.counter.step}))
-
-
-def check_evidence(module, args, kwargs, path, mtype):
-    """Check a module's inputs (role INPUT) and its own parameters and buffers (role PARAM),
-    the evidence for its non-finite output. Returns (any of them non-finite, all on CPU)."""
-    api = R.api
-    inputs_bad = False
-    on_cpu = True
-    for prefix, obj in (("args", args), ("kwargs", kwargs or {})):
-        for name, t in iter_tensors(obj, prefix):
-            on_cpu &= t.is_cpu
-            inputs_bad |= api.check(B.PHASE_FORWARD, B.ROLE_INPUT, path, mtype, None, bname(name), t) == B.NT_NONFINITE
-    for pname, p in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
-        if eligible(p):
-            on_cpu &= p.is_cpu
-            inputs_bad |= api.check(B.PHASE_FORWARD, B.ROLE_PARAM, path, mtype, None, bname(pname), p) == B.NT_NONFINITE
-    return inputs_bad, on_cpu
-
-
-def _on_nonfinite_output(frame, module, args, kwargs):
-    """Evidence for a non-finite forward output: the module's inputs and direct parameters;
-    then, the first time and for CPU tensors, replay it to pin the op and verify the fix."""
-    global _evidence_left, _replayed
-    if _evidence_left <= 0:
-        return
-    _evidence_left -= 1
-    path, mtype = frame.path, frame.mtype
-    inputs_bad, on_cpu = check_evidence(module, args, kwargs, path, mtype)
-    if inputs_bad:
-        # Every output checked before was finite, yet this module's inputs are not: the value
-        # was born in code between modules (a residual add, an activation called as a
-        # function) of a module enclosing this one.
-        anc = _follow_back()
-        if anc is None:
-            return  # propagated from where nothing was checked (or not known yet)
-        module, args, kwargs, path, mtype = anc.module, anc.args, anc.kwargs, anc.path, anc.mtype
-        on_cpu = True
-    arm_op_level(path)
-    if not _replayed and on_cpu:
-        _replayed = True
-        from . import _replay
-        _replay.replay_and_verify(module, args, kwargs, path, mtype)
-
-
-def _follow_back():
-    """The innermost enclosing forward whose own inputs are finite: its code made the value.
-    Each candidate is announced ("origin_in_code" note: the analysis moves the finding there)
-    and its inputs and parameters are checked as the new evidence. Returns its Frame, or None
-    when every enclosing forward already had non-finite inputs or the answers are not known
-    yet (device tensors: checked asynchronously)."""
-    api = R.api
-    for anc in reversed(R.stack()):
-        api.event(B.EVENT_ORIGIN_IN_CODE, "origin_in_code",
-                  R.dumps({"module": anc.path.decode("utf-8", "replace"),
-                           "module_type": anc.mtype.decode("utf-8", "replace")}))
-        if not all(t.is_cpu for obj in (anc.args, anc.kwargs or {}) for _, t in iter_tensors(obj, "x")):
-            return None
-        inputs_bad, _ = check_evidence(anc.module, anc.args, anc.kwargs, anc.path, anc.mtype)
-        if not inputs_bad:
-            return anc
-    return None
 
 
 def install():
@@ -341,7 +264,5 @@ def _post_hook_nokw(module, args, output):
 
 
 def reset_for_tests():
-    global _evidence_left, _replayed, culprit, _op_mode
-    _evidence_left, _replayed, culprit, _op_mode = 4, False, None, None
     _grad_checks.clear()
-    _capture.reset_for_tests()
+    _investigation.reset_for_tests()

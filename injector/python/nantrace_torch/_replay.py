@@ -26,7 +26,13 @@ from . import _binding as B
 from . import _runtime as R
 from ._tensors import map_tensors, detached_clone, iter_tensors
 
-_orig_save = None  # torch.save before our wrapper, set by _training.install
+_orig_save = None  # torch.save before our wrapper (set_original_save, from _training.install)
+
+
+def set_original_save(fn):
+    """The repro is saved with the host's own torch.save, not through our checkpoint wrapper."""
+    global _orig_save
+    _orig_save = fn
 
 
 def autocast_state(device_type="cpu"):

@@ -18,6 +18,12 @@ counter = StepCounter()
 _started = False        # True once start() succeeded
 _dead = False           # True once start() failed / process is a worker
 planned = False         # start() already succeeded at `import torch` (see __init__._plan_run)
+
+
+def mark_planned():
+    """The library was started at `import torch` (__init__._plan_run)."""
+    global planned
+    planned = True
 check_level = 1         # 0 off, 1 module, 2 op
 every = 1               # module checks on every Nth step
 module_checks = True    # module-level checks on in the current step

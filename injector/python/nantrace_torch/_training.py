@@ -402,7 +402,7 @@ def install():
         _patch(cls, "scale", _wrap_scaler_scale(cls.scale))
         _patch(cls, "step", _wrap_scaler_step(cls.step))
         _patch(cls, "update", _wrap_scaler_update(cls.update))
-    _replay._orig_save = torch.save
+    _replay.set_original_save(torch.save)
     _patch(torch, "save", _wrap_save(torch.save))
 
 
