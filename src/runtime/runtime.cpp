@@ -20,6 +20,7 @@
 #include "output/run_merge.h"
 #include "runtime/abi_records.h"
 #include "runtime/announcements.h"
+#include "runtime/scan_dispatch.h"
 #include "runtime/crash_handler.h"
 #include "runtime/log.h"
 #include "runtime/thread_context.h"
@@ -255,14 +256,7 @@ int Runtime::check(const nt_site& site, const nt_tensor& t, nt_stats* out) {
     if (!cuda_ready_ && config_.cuda) cuda_ready_ = cuda::initialize(this);
     const uint64_t seq = sequencer_.reserve();
     rec.seq = seq;
-    cuda::ScanRequest req;
-    req.seq = seq;
-    req.data = t.data;
-    req.dtype = rec.dtype;
-    req.ndim = t.ndim;
-    for (int i = 0; i < t.ndim; ++i) req.sizes[i] = t.sizes[i], req.strides[i] = t.strides[i];
-    req.device = t.device_index;
-    req.stream = t.stream;
+    const cuda::ScanRequest req = device_scan_request(t, seq);
     std::string reason;
     SequencedItem item;
     item.kind = SequencedItem::Kind::Check;
@@ -286,16 +280,13 @@ int Runtime::check(const nt_site& site, const nt_tensor& t, nt_stats* out) {
 #endif
   }
 
-  // CPU: scan in the calling thread, outside the lock. The fast path skips the histogram;
-  // a non-finite tensor or evidence gets the full statistics.
-  if (!scan_view_is_scannable(view)) {
+  // CPU: scan in the calling thread, outside the lock.
+  const std::optional<TensorStats> stats = scan_on_cpu(view, rec.site.role);
+  if (!stats) {
     log::warn_once("check-view", "a tensor view nantrace cannot scan (null data or unusable shape) was skipped");
     return NT_SKIPPED;
   }
-  ScanOptions fast;
-  fast.histogram = rec.site.role != Role::Output;
-  rec.stats = scan(view, fast);
-  if (!fast.histogram && has_nonfinite(rec.stats)) rec.stats = scan(view, ScanOptions{});
+  rec.stats = *stats;
   if (out) *out = rec.stats;
   const int result = has_nonfinite(rec.stats) ? NT_NONFINITE : NT_FINITE;
 
