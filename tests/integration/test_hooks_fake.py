@@ -155,6 +155,27 @@ class HookTest(unittest.TestCase):
         nantrace_torch.uninstall()
         self.tmp.cleanup()
 
+    def test_readback_queue_reads_in_order_bounded(self):
+        from nantrace_torch._tensors import ReadbackQueue
+
+        class Entry:
+            def __init__(self, name):
+                self.name, self.landed = name, False
+
+            def ready(self):
+                return self.landed
+
+        q = ReadbackQueue(2)
+        a, b, c = Entry("a"), Entry("b"), Entry("c")
+        self.assertTrue(q.push(a) and q.push(b))
+        self.assertFalse(q.push(c), "a full queue refuses")
+        b.landed = True
+        self.assertIsNone(q.pop_ready(), "b landed first but a is older: nothing is read")
+        a.landed = True
+        self.assertEqual([q.pop_ready().name, q.pop_ready().name], ["a", "b"])
+        self.assertIsNone(q.pop_ready())
+        self.assertEqual(len(q), 0)
+
     def test_hook_suspension_nests_and_restores(self):
         # A replay run from inside a capture must not end the capture's suspension.
         self.assertFalse(R.suspended())

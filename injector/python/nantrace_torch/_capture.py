@@ -36,7 +36,7 @@ import torch
 
 from . import _binding as B
 from . import _runtime as R
-from ._tensors import Readback, detached_clone, iter_tensors, map_tensors
+from ._tensors import Readback, ReadbackQueue, detached_clone, iter_tensors, map_tensors
 
 MAX_IN_FLIGHT = 2
 MAX_ATTEMPTS = 64
@@ -45,7 +45,7 @@ armed_path = None   # module path (bytes) whose forwards are snapshotted; None w
 _enclosing = None   # relay path (bytes): snapshot the innermost running module enclosing it
 _relay = None       # the origin's module path (str) once capture moved outwards from it
 _state = "idle"     # idle -> armed -> done; "done" is final
-_pending = []       # Snapshots waiting for their answer, oldest first
+_pending = ReadbackQueue(MAX_IN_FLIGHT)  # Snapshots waiting for their answer, oldest first
 _attempts = 0
 
 
@@ -121,7 +121,7 @@ def wants(path):
 def on_forward(module, args, kwargs, output, path, mtype):
     """Post hook of the armed module (through _investigation, which polls around it)."""
     global _attempts
-    if _state != "armed" or len(_pending) >= MAX_IN_FLIGHT:
+    if _state != "armed" or _pending.full():
         return
     outputs = [t for _, t in iter_tensors(output, "output")]
     if not outputs:
@@ -129,14 +129,16 @@ def on_forward(module, args, kwargs, output, path, mtype):
     _attempts += 1
     with R.hooks_suspended():  # our own ops stay out of op-level checking
         with torch.no_grad():
-            _pending.append(Snapshot(module, args, kwargs, outputs, path, mtype))
+            _pending.push(Snapshot(module, args, kwargs, outputs, path, mtype))
 
 
 def poll():
     """Read the answers that have arrived, in order; never waits. Returns the Recurrence to
     replay, or None."""
-    while _pending and _state == "armed" and _pending[0].ready():
-        snap = _pending.pop(0)
+    while _state == "armed":
+        snap = _pending.pop_ready()
+        if snap is None:
+            break
         if not snap.finite():
             _stop()
             return _recurrence(snap)

@@ -102,3 +102,50 @@ class Readback:
 
     def value(self):
         return self.host
+
+
+class Pending:
+    """What a read-back value is for (meta), and the Readback bringing it."""
+
+    __slots__ = ("meta", "back")
+
+    def __init__(self, meta, back):
+        self.meta, self.back = meta, back
+
+    def ready(self):
+        return self.back.ready()
+
+
+class ReadbackQueue:
+    """Values on their way back from the GPU, oldest first: the one queue behind every value
+    the hooks read back (gradient norms, loss scales, a capture's verdicts). Entries are
+    anything with ready() (Pending, a capture Snapshot). Read in order once ready, never
+    waited for: pop_ready() stops at the first entry whose copy has not landed, so a later
+    answer is never taken before an earlier one. Bounded: push onto a full queue is refused
+    and the caller goes without that value."""
+
+    __slots__ = ("_items", "limit")
+
+    def __init__(self, limit):
+        self._items, self.limit = [], limit
+
+    def __len__(self):
+        return len(self._items)
+
+    def full(self):
+        return len(self._items) >= self.limit
+
+    def push(self, entry):
+        if self.full():
+            return False
+        self._items.append(entry)
+        return True
+
+    def pop_ready(self):
+        """The next entry whose answer has landed, or None."""
+        if self._items and self._items[0].ready():
+            return self._items.pop(0)
+        return None
+
+    def clear(self):
+        self._items.clear()

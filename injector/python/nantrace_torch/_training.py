@@ -11,14 +11,14 @@ from . import _modules
 from . import _paths
 from . import _replay
 from . import _runtime as R
-from ._tensors import Readback, eligible, bname
+from ._tensors import Pending, Readback, ReadbackQueue, eligible, bname
 
 _restore = []           # (owner, attribute, original) to undo on uninstall
 _handles = []
 _opt_labels = {}        # id(optimizer) -> label bytes
 _post_count = {}        # id(optimizer) -> number of completed steps seen by the post hook
 _skipped_since_update = set()  # id(scaler) that skipped an optimizer since its last update
-_pending_scale = {}     # id(scaler) -> (step, Readback of (before, after), found_inf) for CUDA scalers
+_pending_scales = ReadbackQueue(8)  # Pending((step, found_inf), Readback of (before, after)), CUDA scalers
 _LOSS = b"loss"
 
 
@@ -178,7 +178,7 @@ def _global_norm(tensors):
     return torch.linalg.vector_norm(torch.stack(norms))
 
 
-_pending_norms = []  # (step, Readback) of device gradient norms, oldest first
+_pending_norms = ReadbackQueue(4)  # Pending(step, Readback) of device gradient norms
 
 
 @_guard.guarded("grad_norm")
@@ -187,18 +187,20 @@ def _device_grad_norm(grads):
     behind an event; it is read at a later optimizer step once the event has completed (never
     waited for) and recorded at the step it belongs to. At most 4 wait."""
     _flush_device_norms()
-    if len(_pending_norms) >= 4 or _foreach_norm is None or not all(g.is_cuda for g in grads):
+    if _pending_norms.full() or _foreach_norm is None or not all(g.is_cuda for g in grads):
         return
     with R.hooks_suspended():
         with torch.no_grad():
             back = Readback(_global_norm(grads))
-    _pending_norms.append((R.counter.step, back))
+    _pending_norms.push(Pending(R.counter.step, back))
 
 
 def _flush_device_norms():
-    while _pending_norms and _pending_norms[0][1].ready():
-        step, back = _pending_norms.pop(0)
-        R.api.scalar_at("grad_norm", step, float(back.value()))
+    while True:
+        p = _pending_norms.pop_ready()
+        if p is None:
+            return
+        R.api.scalar_at("grad_norm", p.meta, float(p.back.value()))
 
 
 @_guard.guarded("optimizer")
@@ -327,22 +329,23 @@ def _after_update(scaler, before):
         if isinstance(before, float):
             _emit_scale(R.counter.step, before, float(s), found)
         else:
-            _flush_pending(scaler)
+            _flush_pending_scales()
             pair = torch.stack([before.reshape(()), s.detach().reshape(()).to(before.dtype)])
-            _pending_scale[id(scaler)] = (R.counter.step, Readback(pair), found)
+            _pending_scales.push(Pending((R.counter.step, found), Readback(pair)))
     R.counter.iteration_end()
     _ = api
 
 
-def _flush_pending(scaler):
-    """CUDA: emit the previous update's values once its copy has landed (never synchronizes)."""
-    p = _pending_scale.get(id(scaler))
-    if p is None or not p[1].ready():
-        return
-    del _pending_scale[id(scaler)]
-    step, back, found = p
-    pair = back.value()
-    _emit_scale(step, float(pair[0]), float(pair[1]), found)
+def _flush_pending_scales():
+    """CUDA: emit earlier updates' values, in order, once their copies have landed (never
+    synchronizes; an update whose copy is late waits in the queue instead of being lost)."""
+    while True:
+        p = _pending_scales.pop_ready()
+        if p is None:
+            return
+        step, found = p.meta
+        pair = p.back.value()
+        _emit_scale(step, float(pair[0]), float(pair[1]), found)
 
 
 def _emit_scale(step, before, after, found):
