@@ -154,7 +154,13 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
     case FaultKind::None:
       break;
   }
-  if (ctx.fp32_replay_finite.has_value()) {
+  // A forward replay's precision verdict speaks only for a value born in a forward pass by an
+  // op: not for bad input data, a value that arrived already non-finite, or faults of the
+  // optimizer (eps underflow, divergence), where re-running the module's forward shows nothing.
+  const bool verdict_applies = o.site.phase == Phase::Forward && f.kind != FaultKind::BadInput &&
+                               f.kind != FaultKind::Propagated && f.kind != FaultKind::OptimizerEpsUnderflow &&
+                               f.kind != FaultKind::Divergence;
+  if (ctx.fp32_replay_finite.has_value() && verdict_applies) {
     if (*ctx.fp32_replay_finite)
       r.evidence.push_back("Verified: re-running " + where + " on the captured inputs in fp32 gives a finite "
                            "output (largest |x| " + num(ctx.fp32_replay_max_abs) + ").");

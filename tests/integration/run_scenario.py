@@ -1,7 +1,13 @@
 """Run one scenario (tests/scenarios/<name>/train.py) under LD_PRELOAD and compare its
-report.json with expected.json as a subset."""
+report.json with expected.json as a subset (the planted fault, written by hand), then
+report.json and report.md whole with the reviewed copies in <scenario>/golden/ (paths, times,
+process ids and machine facts normalised), so that any change to what a user reads is seen as
+a diff. NANTRACE_UPDATE_GOLDEN=1 rewrites the copies instead; review them by hand before
+committing (docs/architecture.md, "Golden reports")."""
+import difflib
 import json
 import os
+import re
 import shutil
 
 import nt_harness as H
@@ -35,6 +41,69 @@ bad += T.check_file(os.path.join(rd, "trace.json"), finished=True, rank=0)
 if bad:
     H.fail("report differs from expected.json or the trace breaks a rule:\n  " + "\n  ".join(bad) +
            "\nfinding: " + json.dumps(rep.get("finding", {}), indent=1)[:3000], p)
+
+
+def normalise(text, rd, repo, python):
+    """What differs between runs and machines, replaced by placeholders."""
+    for value, name in ((rd, "<RUN_DIR>"), (work, "<CWD>"), (os.path.realpath(work), "<CWD>"), (repo, "<REPO>"),
+                        (python, "<PYTHON>")):
+        # report.md escapes '_' in table cells: replace that spelling too.
+        text = text.replace(value, name).replace(value.replace("_", "\\_"), name)
+    return text
+
+
+MACHINE = ("cpu", "platform", "python", "torch", "cuda", "pid", "nantrace", "device", "device_capability")
+
+
+def golden_json(rep):
+    rep = json.loads(json.dumps(rep))
+    env = rep.get("environment", {})
+    for k in MACHINE:
+        if k in env:
+            env[k] = "<%s>" % k.upper()
+    if "ts_ns" in rep.get("finding", {}):
+        rep["finding"]["ts_ns"] = "<TS>"
+    return json.dumps(rep, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def golden_md(text):
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^\| ([a-z_\\]+) \| .* \|$", line)
+        if m and m.group(1).replace("\\", "") in MACHINE:
+            line = "| %s | <%s> |" % (m.group(1), m.group(1).replace("\\", "").upper())
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+with open(os.path.join(rd, "report.md"), encoding="utf-8") as f:
+    md_text = f.read()
+python_exe = a.python
+actual = {
+    "report.json": normalise(golden_json(rep), rd, a.repo, python_exe),
+    "report.md": normalise(golden_md(md_text), rd, a.repo, python_exe),
+}
+golden_dir = os.path.join(scen, "golden")
+if os.environ.get("NANTRACE_UPDATE_GOLDEN") == "1":
+    os.makedirs(golden_dir, exist_ok=True)
+    for name, text in actual.items():
+        with open(os.path.join(golden_dir, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    print("golden copies rewritten in %s: review them by hand before committing" % golden_dir)
+else:
+    diffs = []
+    for name, text in actual.items():
+        path = os.path.join(golden_dir, name)
+        if not os.path.isfile(path):
+            diffs.append("%s missing: run with NANTRACE_UPDATE_GOLDEN=1, then review it by hand" % path)
+            continue
+        with open(path, encoding="utf-8") as f:
+            want = f.read()
+        if want != text:
+            d = list(difflib.unified_diff(want.splitlines(), text.splitlines(), "golden/" + name, "this run", lineterm=""))
+            diffs.append("%s differs from the reviewed copy:\n%s" % (name, "\n".join(d[:80])))
+    if diffs:
+        H.fail("golden reports of %s:\n" % os.path.basename(scen) + "\n".join(diffs), p)
 print("ok %s: %s" % (os.path.basename(scen), json.dumps({k: rep["finding"].get(k) for k in
       ("found", "kind", "step", "phase", "module_path", "op")})))
 shutil.rmtree(tmp)

@@ -61,6 +61,18 @@ TEST(Analyzer, NanFromFiniteInputsIsInvalidOp) {
   EXPECT_EQ(a.finding().kind, FaultKind::InvalidOp);
 }
 
+TEST(Analyzer, BadInputCarriesNoPrecisionVerdict) {
+  // Re-running the model's forward on a batch that holds NaN says nothing about precision:
+  // the report must not say "precision alone is not the cause" beside a bad-input finding.
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(check(4, Phase::Input, "Net", DType::F32, 1, 0, 0, 1.0, Role::Output, "args[1]"));
+  a.on_event(event(4, NT_EVENT_FIX_CHECK, "fix_check", R"({"variant":"fp32","finite":false,"module":"Net"})"));
+  const Finding f = a.build_report().finding;
+  ASSERT_EQ(f.kind, FaultKind::BadInput);
+  for (auto& e : f.recommendation.evidence) EXPECT_EQ(e.find("in fp32"), std::string::npos) << e;
+}
+
 TEST(Analyzer, NanInTheBatchIsBadInput) {
   Analyzer a;
   a.on_step_begin(3);
