@@ -198,7 +198,8 @@ bool read_trace_events(std::string_view text, const std::function<void(std::stri
     if (end == std::string_view::npos) break;
     const nlohmann::json v = nlohmann::json::parse(text.substr(i, end - i), nullptr, false);
     if (v.is_discarded())
-      return fail("the value of \"" + key.get<std::string>() + "\" " + byte_at(i, text.size()) + " is not valid JSON");
+      return fail("the value of " + strict_json::quote(key.get<std::string>()).substr(0, 80) + " " +
+                  byte_at(i, text.size()) + " is not valid JSON");
     inf.header[key.get<std::string>()] = v;
     i = skip_space(text, end);
     need_separator = true;
