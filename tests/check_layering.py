@@ -11,7 +11,8 @@ import os
 import re
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from source_lines import REPO, files_read, source_lines  # noqa: E402
+
 OURS = ("core/", "output/", "runtime/", "cuda/", "preload/", "nantrace/")
 ALLOWED = {
     "core": ("core/", "nantrace/"),
@@ -20,27 +21,18 @@ ALLOWED = {
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 
-problems, files = [], 0
-for room, allowed in ALLOWED.items():
-    top = os.path.join(REPO, "src", room)
-    for dirpath, _, names in os.walk(top):
-        for n in sorted(names):
-            if not n.endswith((".h", ".cpp", ".cu", ".cuh", ".c", ".in")):
-                continue
-            files += 1
-            path = os.path.join(dirpath, n)
-            with open(path, encoding="utf-8", errors="replace") as f:
-                for no, line in enumerate(f, 1):
-                    m = INCLUDE.match(line)
-                    if not m:
-                        continue
-                    inc = m.group(1)
-                    if inc.startswith(OURS) and not inc.startswith(allowed):
-                        problems.append("%s:%d includes %s: src/%s may include only %s"
-                                        % (os.path.relpath(path, REPO), no, inc, room, ", ".join(allowed)))
-                    if room == "core" and re.match(r"(cuda|cupti|nvrtc|Python|pybind11|torch)", inc):
-                        problems.append("%s:%d includes %s: core knows nothing of CUDA or Python"
-                                        % (os.path.relpath(path, REPO), no, inc))
+problems = []
+for room, rel, no, line in source_lines(ALLOWED):
+    m = INCLUDE.match(line)
+    if not m:
+        continue
+    inc = m.group(1)
+    allowed = ALLOWED[room]
+    if inc.startswith(OURS) and not inc.startswith(allowed):
+        problems.append("%s:%d includes %s: src/%s may include only %s" % (rel, no, inc, room, ", ".join(allowed)))
+    if room == "core" and re.match(r"(cuda|cupti|nvrtc|Python|pybind11|torch)", inc):
+        problems.append("%s:%d includes %s: core knows nothing of CUDA or Python" % (rel, no, inc))
+files = files_read()
 if files < 20:
     print("FAIL: only %d files found under src/: the walk is broken" % files)
     sys.exit(1)
