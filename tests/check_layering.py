@@ -7,7 +7,6 @@ its room may see.
 - src/cuda may include core/ and cuda/, never runtime/ or output/ (the runtime drives it
   through cuda::Host).
 Exit status 1 with one line per offending include."""
-import os
 import re
 import sys
 
