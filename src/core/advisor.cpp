@@ -133,7 +133,7 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
                             "in the dataset (check clip durations after slicing).");
       break;
     case FaultKind::BadInput:
-      r.headline = "The training data holds non-finite values: batch of step " + std::to_string(o.step) + ".";
+      r.headline = "The training data holds non-finite values: batch of step " + std::to_string(f.step()) + ".";
       r.actions.push_back("Find and drop that sample: check preprocessing (denoise, slicer, clip durations, "
                           "resampling) for NaN/Inf and silent or empty clips.");
       r.actions.push_back("Guard the loader: `assert torch.isfinite(batch).all()` in the dataset's __getitem__.");
@@ -147,6 +147,20 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
     case FaultKind::Propagated:
       r.headline = "The values arriving at " + where + " were already non-finite: check the code feeding it.";
       r.actions.push_back("Re-run with `NANTRACE_CHECK=op` to check every op and find the producer.");
+      break;
+    case FaultKind::BornInModule:
+      r.headline = "Find the op in " + where + " that made the NaN: an overflow or an invalid operation, not yet told apart.";
+      r.actions.push_back("Re-run with `NANTRACE_CHECK=op` to check every op and pin the one that made it.");
+      r.actions.push_back("If an op overflows " + std::string(to_string(o.dtype)) + " (attention scores, `exp`, large "
+                          "sums), run " + where + " outside autocast (`with torch.autocast(\"" + dev +
+                          "\", enabled=False):` with `.float()` inputs) or use bfloat16 autocast.");
+      r.actions.push_back("If it is an invalid operation (0/0, inf - inf, log or sqrt of a negative number), add an "
+                          "epsilon or clamp at that op.");
+      break;
+    case FaultKind::NotLocated:
+      r.headline = "Check module outputs on every step to locate it: run again with `NANTRACE_EVERY=1`.";
+      r.actions.push_back("Module checks ran on sampled steps only, and the fault's step was not one of them; with "
+                          "`NANTRACE_EVERY=1` (the default) the first module that makes the value is named.");
       break;
     case FaultKind::HardwarePrecision:
       r.headline = "This device has weak fp16 support: train in fp32.";

@@ -29,6 +29,7 @@ void Analyzer::on_step_begin(int64_t step) {
     else
       settle_candidate_as_fault();
   }
+  if (step != step_) forward_outputs_in_step_ = 0;
   step_ = step;
   max_step_ = std::max(max_step_, step);
   collecting_evidence_ = collecting_evidence_ && origin_ && origin_->step == step;
@@ -53,6 +54,7 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
     return out;
   }
   collecting_evidence_ = false;
+  if (rec.site.phase == Phase::Forward && rec.step == step_) ++forward_outputs_in_step_;
 
   if (!bad) {
     if (rec.site.phase == Phase::Forward && !origin_) {
@@ -70,8 +72,7 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
     return out;
   }
   if (origin_) {
-    if (rec.step > origin_->step && !recurrences_.count(rec.step) && recurrences_.size() < kMaxRecurrences)
-      recurrences_.emplace(rec.step, rec);
+    note_recurrence(rec, &out);
     return out;
   }
 
@@ -96,9 +97,58 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
       origin_ = rec;
       checkpoint_before_fault_ = last_checkpoint_;
       collecting_evidence_ = true;
+      mark_unlocated_if_sampled_out();
       out.new_origin = true;
       return out;
   }
+}
+
+// A later step's first non-finite value: kept for the report (bounded); it locates an origin
+// first seen unchecked, or pins the op inside the origin's module by op-level checks.
+void Analyzer::note_recurrence(const CheckRecord& rec, CheckOutcome* out) {
+  if (rec.step <= origin_->step || rec.step == last_recurrence_step_) return;  // not the step's first
+  last_recurrence_step_ = rec.step;
+  if (recurrences_.size() < kMaxRecurrences) recurrences_.emplace(rec.step, rec);
+  if (unlocated_ && !updated_since_origin_ && rec.site.phase == Phase::Forward && !rec.site.module_path.empty()) {
+    locate_origin_at(rec);
+    out->origin_located = true;
+    return;
+  }
+  if (!op_recurrence_ && !rec.site.op.empty() && rec.site.phase == Phase::Forward &&
+      origin_->site.phase == Phase::Forward &&
+      (rec.site.module_path == origin_->site.module_path ||
+       module_path_encloses(origin_->site.module_path, rec.site.module_path)))
+    op_recurrence_ = rec;
+}
+
+// The origin was a loss or gradient on a step whose module outputs were not checked: what made
+// it was not seen (its kind cannot be decided from it) until a recurrence locates it.
+void Analyzer::mark_unlocated_if_sampled_out() {
+  if (!origin_ || first_seen_ || origin_->step != sampled_out_step_) return;
+  if (origin_->site.phase == Phase::Forward || origin_->site.phase == Phase::Input) return;
+  if (forward_outputs_in_step_ > 0) return;
+  unlocated_ = true;
+}
+
+// The recurrence is where the value is born: the origin moves there, the first sighting is
+// kept for the fault's step, and the evidence that follows (the module's inputs and
+// parameters, a replay of it) is this recurrence's.
+void Analyzer::locate_origin_at(const CheckRecord& rec) {
+  first_seen_ = *origin_;
+  origin_ = rec;
+  located_step_ = rec.step;
+  unlocated_ = false;
+  inputs_.clear();
+  params_.clear();
+  replay_.clear();
+  fp32_replay_finite_.reset();
+  replay_captured_step_ = rec.step;
+  collecting_evidence_ = true;
+}
+
+int64_t Analyzer::fault_step() const {
+  if (first_seen_) return first_seen_->step;
+  return origin_ ? origin_->step : -1;
 }
 
 // "origin_in_code" {"module": P, "module_type": T}: the origin's inputs were already
@@ -131,6 +181,7 @@ void Analyzer::settle_candidate_as_fault() {
   candidate_.reset();
   checkpoint_before_fault_ = last_checkpoint_;
   collecting_evidence_ = origin_->step == step_;
+  mark_unlocated_if_sampled_out();
 }
 
 void Analyzer::settle_candidate_as_benign(int64_t step) {
@@ -194,6 +245,8 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
               add_series("scaler_skipped", ev.step, 1.0);
             } else if (!origin_) {
               optimizer_stepped_before_origin_ = true;
+            } else {
+              updated_since_origin_ = true;
             }
           },
           [&](const events::ScalerUpdate& e) {
@@ -234,6 +287,10 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
                                (level == "op" ? "op-level checks inside `" + e.module + "`" : "module checks on every step");
             if (!e.reason.empty()) line += " (" + e.reason + ")";
             check_mode_changes_.push_back(line);
+            if (level == "module" && !e.reason.empty()) {  // this step's module checks were sampled out
+              sampled_out_step_ = ev.step;
+              mark_unlocated_if_sampled_out();
+            }
           },
           [&](const events::OriginInCode& e) { move_origin_to_enclosing(e); },
           [&](const events::ReplayBegin& e) {
@@ -330,7 +387,7 @@ double Analyzer::recent_growth() const {
     double first = 0, last = 0;
     int n = 0;
     for (auto it = s.rbegin(); it != s.rend() && n < 20; ++it) {
-      if (origin_ && it->first >= origin_->step) continue;
+      if (origin_ && it->first >= fault_step()) continue;
       if (!std::isfinite(it->second) || it->second <= 0) continue;
       if (n == 0) last = it->second;
       first = it->second;
@@ -341,7 +398,7 @@ double Analyzer::recent_growth() const {
   double g = 1.0;
   auto it = series_.find("grad_norm");
   if (it != series_.end()) g = std::max(g, growth_of(it->second));
-  if (origin_) g = std::max(g, growth_of(headroom_.history(origin_->site.module_path)));
+  if (origin_) g = std::max(g, growth_of(headroom_.history(origin_->site.module_path, origin_->dtype)));
   return g;
 }
 
@@ -354,7 +411,7 @@ AdviceContext Analyzer::advice_context(const Finding& f) const {
   ctx.config_lr_key = config_lr_key_;
   auto lr = series_.find("lr");
   if (lr != series_.end() && !lr->second.empty()) {
-    auto it = lr->second.upper_bound(f.found ? f.origin.step : INT64_MAX);
+    auto it = lr->second.upper_bound(f.found ? f.step() : INT64_MAX);
     if (it != lr->second.begin()) ctx.lr = std::prev(it)->second;
   }
   auto dev = meta_.find("device");
@@ -380,17 +437,37 @@ Finding Analyzer::finding() const {
     e.inputs = inputs_;
     e.params = params_;
     e.replay = replay_;
-    e.scaler_skips_from_origin = consecutive_skips_from(origin_->step);
+    e.scaler_skips_from_origin = consecutive_skips_from(fault_step());
     e.trained_before_origin = optimizer_stepped_before_origin_;
     e.growth = recent_growth();
     e.root_module = origin_->site.module_path.find('/') == std::string::npos && !origin_->site.module_path.empty();
+    // The origin's own moment did not pin the op, a later one did (op-level checks inside the
+    // module at a recurrence): classify on that op, and say where it was pinned.
+    const bool pinned_now = !origin_->site.op.empty() ||
+                            std::any_of(replay_.begin(), replay_.end(), [](const CheckRecord& r) {
+                              return r.site.role == Role::Replay && has_nonfinite(r.stats);
+                            });
+    const bool pinned_later = !pinned_now && op_recurrence_.has_value();
+    if (pinned_later) {
+      CheckRecord op = *op_recurrence_;
+      op.site.role = Role::Replay;
+      e.replay = {op};
+    }
     Classification c = classify_fault(e);
     f.kind = c.kind;
     f.op = c.op;
     f.explanation = c.explanation;
     f.kernels = origin_->kernels;
-    if (c.op_record) {
+    if (c.op_record && pinned_later) {
       if (!c.op_record->kernels.empty()) f.kernels = c.op_record->kernels;
+      f.op_pinned_step = op_recurrence_->step;
+      f.replay = {*op_recurrence_};
+      f.explanation += " (the op was pinned by op-level checks inside `" + origin_->site.module_path +
+                       "` when the fault recurred at step " + std::to_string(f.op_pinned_step) +
+                       ": its first non-finite output there came from `" + c.op + "`)";
+    } else if (c.op_record) {
+      if (!c.op_record->kernels.empty()) f.kernels = c.op_record->kernels;
+      if (replay_captured_step_ >= 0 && replay_captured_step_ != fault_step()) f.op_pinned_step = replay_captured_step_;
       // The report shows the culprit op with its inputs, not every op the replay went through.
       const size_t replayed = replay_.size();
       f.replay = c.op_inputs;
@@ -401,6 +478,36 @@ Finding Analyzer::finding() const {
                                    : "its captured inputs";
       f.explanation += " (pinned by re-running the module on " + when + ": " + std::to_string(replayed) +
                        " op checks, the first non-finite output came from `" + c.op + "`)";
+    }
+    if (first_seen_) {
+      f.first_seen = *first_seen_;
+      f.located_step = located_step_;
+      f.explanation += ". First seen at step " + std::to_string(first_seen_->step) + " in " +
+                       to_string(first_seen_->site.phase) + " `" +
+                       (first_seen_->site.module_path.empty() ? first_seen_->site.tensor_name
+                                                              : first_seen_->site.module_path) +
+                       "`, on a step whose module outputs were not checked (sampled); located in `" +
+                       origin_->site.module_path + "` when it recurred at step " + std::to_string(located_step_) +
+                       ", with the weights unchanged since (no optimizer update in between).";
+    }
+    if (unlocated_) {
+      f.kind = FaultKind::NotLocated;
+      f.op.clear();
+      f.replay.clear();
+      f.explanation = "first seen in " + std::string(to_string(origin_->site.phase)) + " `" +
+                      (origin_->site.module_path.empty() ? origin_->site.tensor_name : origin_->site.module_path) +
+                      "` at step " + std::to_string(origin_->step) +
+                      ", a step whose module outputs were not checked (sampled), so what made it was not seen; " +
+                      (updated_since_origin_
+                           ? "an optimizer update ran after it, so later steps cannot show where it was born"
+                           : "no later step located it in a module");
+    }
+    if (f.kind == FaultKind::BadInput || f.kind == FaultKind::Propagated) {
+      // The value arrived non-finite: no op made it, and a replay only shows it carried
+      // through (a bad batch's evidence is the batch).
+      f.op.clear();
+      f.replay.clear();
+      f.op_pinned_step = -1;
     }
     if (!first_seen_at_.empty())
       f.explanation += ". The first module output seen non-finite was `" + first_seen_at_ +
@@ -418,7 +525,11 @@ Report Analyzer::build_report() const {
   r.warnings = warnings_;
   r.series = series_;
   if (r.finding.found) {
-    r.culprit_magnitude = headroom_.history(r.finding.origin.site.module_path);
+    // Up to the fault, in the origin's dtype: after it the values come from a broken state,
+    // and a value at the dtype's largest finite magnitude may be a clamp, not a measurement.
+    r.culprit_dtype = r.finding.origin.dtype;
+    for (const auto& [step, v] : headroom_.history(r.finding.origin.site.module_path, r.finding.origin.dtype))
+      if (step <= r.finding.step()) r.culprit_magnitude[step] = v;
     r.last_checkpoint_before_fault = checkpoint_before_fault_;
   }
   r.steps_seen = max_step_;

@@ -28,6 +28,7 @@ struct CheckOutcome {
   bool nonfinite = false;
   bool new_origin = false;       // this check is (or settled) the first fault origin
   bool new_benign_skip = false;
+  bool origin_located = false;   // a recurrence located the origin that was first seen unchecked
   std::optional<HeadroomWarning> warning;
 };
 
@@ -68,6 +69,10 @@ class Analyzer {
   void settle_candidate_as_benign(int64_t step);
   void attach_evidence(const CheckRecord& rec);
   void move_origin_to_enclosing(const events::OriginInCode& e);
+  void mark_unlocated_if_sampled_out();
+  void locate_origin_at(const CheckRecord& rec);
+  void note_recurrence(const CheckRecord& rec, CheckOutcome* out);
+  int64_t fault_step() const;
   void add_series(const std::string& name, int64_t step, double value);
   int consecutive_skips_from(int64_t step) const;
   double recent_growth() const;
@@ -114,6 +119,20 @@ class Analyzer {
   // After the origin: the first non-finite output of each later step (bounded), and how the
   // check level changed, so the report can say which step was seen at which precision.
   std::map<int64_t, CheckRecord> recurrences_;
+  // Locating an origin first seen where the code before it was not checked: a step whose
+  // module checks were sampled out (the frontend's full-checks switch names it) and whose
+  // first non-finite value was a loss or gradient. The next recurrence in a forward module
+  // locates it, unless an optimizer update ran since (the weights may then carry the value).
+  int64_t forward_outputs_in_step_ = 0;
+  int64_t last_recurrence_step_ = -1;
+  int64_t sampled_out_step_ = -1;
+  bool unlocated_ = false;
+  bool updated_since_origin_ = false;
+  std::optional<CheckRecord> first_seen_;
+  int64_t located_step_ = -1;
+  // The first op-level check inside the origin's module, at a later step, that was that
+  // step's first non-finite value: pins the op when the origin's own moment did not.
+  std::optional<CheckRecord> op_recurrence_;
   std::vector<std::string> check_mode_changes_;
   static constexpr size_t kMaxRecurrences = 8;
 };

@@ -112,6 +112,12 @@ Classification classify_fault(const FaultEvidence& e) {
     }
     return c;
   }
+  if (o.site.phase == Phase::Forward && !c.op_record && any_nonfinite(e.params)) {
+    c.kind = FaultKind::Propagated;
+    c.explanation = "the module's own parameters or buffers were already non-finite: an earlier update or a loaded "
+                    "checkpoint wrote them, not this forward";
+    return c;
+  }
   if (o.site.phase == Phase::OptimizerParam) {
     if (is_half(o.dtype)) {
       c.kind = FaultKind::OptimizerEpsUnderflow;
@@ -173,6 +179,16 @@ Classification classify_fault(const FaultEvidence& e) {
       c.kind = FaultKind::Overflow;
       c.explanation = std::string(to_string(culprit.dtype)) + " output overflowed to Inf from finite inputs";
     }
+  } else if ((c_nan || has_nan) && !c.op_record && base.empty() && o.site.phase == Phase::Forward &&
+             is_half(o.dtype)) {
+    // Without the op, NaN out of a half-precision module says only that it was born inside:
+    // an Inf consumed within the module (inf - inf, 0 * inf) leaves NaN alone, as an invalid
+    // operation does. Both stay possible until the op is pinned.
+    c.kind = FaultKind::BornInModule;
+    c.explanation = std::string(to_string(o.dtype)) + " output holds " + std::to_string(s.nan_count) +
+                    " NaN and no Inf while " + (culprit_inputs.empty() ? "every output checked before it was" : "its inputs were") +
+                    " finite, and the op that made it was not pinned: an overflow to Inf consumed inside the "
+                    "module (inf - inf, 0 * inf) or an invalid operation (0/0, log or sqrt of a negative number)";
   } else if (c_nan || has_nan) {
     c.kind = FaultKind::InvalidOp;
     c.explanation = "NaN produced from finite inputs: an invalid operation such as 0/0, inf-inf, 0*inf or log/sqrt of "

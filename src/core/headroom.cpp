@@ -24,12 +24,18 @@ double binades_left(DType d, double max_abs) {
   return left > 0 ? left : 0;
 }
 
+namespace {
+// One track per (module, dtype).
+std::string key(const std::string& module_path, DType dtype) { return module_path + '\x1f' + to_string(dtype); }
+}  // namespace
+
 std::optional<HeadroomWarning> HeadroomTracker::observe(int64_t step, const std::string& module_path, DType dtype,
                                                         double max_abs) {
-  auto it = modules_.find(module_path);
+  const std::string k = key(module_path, dtype);
+  auto it = modules_.find(k);
   if (it == modules_.end()) {
     if (modules_.size() >= kMaxModules) return std::nullopt;
-    it = modules_.emplace(module_path, ModuleTrack{}).first;
+    it = modules_.emplace(k, ModuleTrack{}).first;
     it->second.dtype = dtype;
   }
   ModuleTrack& t = it->second;
@@ -83,9 +89,9 @@ std::optional<HeadroomWarning> HeadroomTracker::observe(int64_t step, const std:
   return w;
 }
 
-std::map<int64_t, double> HeadroomTracker::history(const std::string& module_path) const {
+std::map<int64_t, double> HeadroomTracker::history(const std::string& module_path, DType dtype) const {
   std::map<int64_t, double> out;
-  auto it = modules_.find(module_path);
+  auto it = modules_.find(key(module_path, dtype));
   if (it == modules_.end()) return out;
   for (auto& p : it->second.per_step) out[p.first] = p.second;
   return out;

@@ -22,8 +22,10 @@ class HeadroomTracker {
   // One forward output (any dtype; warnings only for fp16/bf16). Returns a warning the first time a module
   // comes within 2x of the max or its trend predicts overflow within the horizon.
   std::optional<HeadroomWarning> observe(int64_t step, const std::string& module_path, DType dtype, double max_abs);
-  // Largest |x| per step for one module (most recent kMaxSteps steps).
-  std::map<int64_t, double> history(const std::string& module_path) const;
+  // Largest |x| per step of one module's outputs of one dtype (most recent kMaxSteps steps):
+  // a module with float16 and float32 outputs has one track each, so a magnitude is always
+  // read against its own dtype's range.
+  std::map<int64_t, double> history(const std::string& module_path, DType dtype) const;
 
   static constexpr size_t kMaxSteps = 256;
   static constexpr double kTrendBinades = 6.0;  // trend warnings only within 64x of the max
@@ -36,7 +38,7 @@ class HeadroomTracker {
     bool warned = false;
   };
   int64_t horizon_;
-  std::map<std::string, ModuleTrack> modules_;
+  std::map<std::string, ModuleTrack> modules_;  // by key(path, dtype)
 };
 
 }  // namespace nantrace

@@ -21,8 +21,9 @@ int phase_order(Phase p) {
 }
 
 bool finding_before(const Finding& a, const Finding& b) {
-  const CheckRecord& x = a.origin;
-  const CheckRecord& y = b.origin;
+  // Training order is that of the first sightings (a finding located later keeps its first).
+  const CheckRecord& x = a.first_seen ? *a.first_seen : a.origin;
+  const CheckRecord& y = b.first_seen ? *b.first_seen : b.origin;
   if (x.step != y.step) return x.step < y.step;
   const int px = phase_order(x.site.phase), py = phase_order(y.site.phase);
   if (px != py) return px < py;
@@ -44,7 +45,7 @@ std::string where_text(const CheckRecord& c) {
 }
 
 std::string finding_text(const Finding& f) {
-  return std::string(describe(f.kind)) + " at step " + std::to_string(f.origin.step) + " (" +
+  return std::string(describe(f.kind)) + " at step " + std::to_string(f.step()) + " (" +
          to_string(f.origin.site.phase) + ")" + where_text(f.origin);
 }
 
@@ -101,6 +102,7 @@ Report merge_reports(const std::vector<RankReport>& ranks) {
 
   out.finding = base->report.finding;
   out.culprit_magnitude = base->report.culprit_magnitude;
+  out.culprit_dtype = base->report.culprit_dtype;
   out.last_checkpoint_before_fault = base->report.last_checkpoint_before_fault;
   out.environment = base->report.environment;
   out.run_dir = base->report.run_dir;
@@ -137,7 +139,7 @@ Report merge_reports(const std::vector<RankReport>& ranks) {
     else
       line += "follows from " + rank_label(*origin) + " via all-reduce";
     out.notes.push_back(line);
-    later.push_back(who + " at step " + std::to_string(f.origin.step) + " (" + to_string(f.origin.site.phase) + ")");
+    later.push_back(who + " at step " + std::to_string(f.step()) + " (" + to_string(f.origin.site.phase) + ")");
   }
   if (origin && all.size() > 1) {
     std::ostringstream o;

@@ -43,6 +43,8 @@ constexpr FaultKindNames kFaultKindNames[] = {
     {FaultKind::LossScaleCollapse, "loss_scale_collapse", "loss-scale collapse"},
     {FaultKind::Propagated, "propagated", "propagated non-finite value"},
     {FaultKind::HardwarePrecision, "hardware_precision", "hardware precision limit"},
+    {FaultKind::BornInModule, "born_in_module", "non-finite value born inside the module (overflow or invalid operation)"},
+    {FaultKind::NotLocated, "not_located", "non-finite value whose origin was not checked"},
 };
 
 template <class E, size_t N>

@@ -113,6 +113,8 @@ enum class FaultKind : int32_t {
   LossScaleCollapse,   // GradScaler skipping step after step, scale falling
   Propagated,          // inputs already non-finite
   HardwarePrecision,
+  BornInModule,        // NaN without Inf out of a half-precision module with finite inputs, op not pinned
+  NotLocated,          // first seen where the code before it was not checked, and never located
 };
 const char* to_string(FaultKind k);          // "fp16_overflow", ...
 const char* describe(FaultKind k);           // "fp16 overflow", human words
@@ -152,6 +154,17 @@ struct Finding {
   std::vector<std::string> kernels;    // culprit kernels if known
   std::string explanation;             // why this kind: the rule that fired
   Recommendation recommendation;
+  // Set when the first non-finite value was seen where the code before it was not checked (a
+  // loss on a step whose module checks were sampled out) and the origin was located at a
+  // later recurrence: `first_seen` is that first sighting (its step is the fault's step),
+  // `origin` the record where it was located (its own step, located_step).
+  std::optional<CheckRecord> first_seen;
+  int64_t located_step = -1;
+  // The step whose checks pinned `op`, when not the origin's own moment (op-level checks
+  // inside the culprit at a recurrence, or a replay of inputs captured there); -1 otherwise.
+  int64_t op_pinned_step = -1;
+  // The fault's step: when the first non-finite value was seen.
+  int64_t step() const { return first_seen ? first_seen->step : origin.step; }
 };
 
 // Everything the report shows.
@@ -162,7 +175,8 @@ struct Report {
   std::map<std::string, std::string> environment;  // redacted
   // Per-step histories (step -> value) for the evidence section.
   std::map<std::string, std::map<int64_t, double>> series;  // "loss_scale", "grad_norm", "loss", ...
-  std::map<int64_t, double> culprit_magnitude;  // largest |x| of the culprit module per step
+  std::map<int64_t, double> culprit_magnitude;  // largest finite |x| of the culprit's outputs per step, up to the fault
+  DType culprit_dtype = DType::F32;              // the dtype of those outputs
   std::string last_checkpoint_before_fault;
   int64_t steps_seen = 0;
   uint64_t checks = 0;

@@ -39,6 +39,7 @@ json stats_to_json(const TensorStats& s) {
 
 json evidence_to_json(const CheckRecord& c) {
   return json{{"name", c.site.tensor_name},
+              {"step", c.step},
               {"op", op_or_null(c.site.op)},
               {"dtype", to_string(c.dtype)},
               {"shape", c.shape},
@@ -72,10 +73,22 @@ json finding_to_json(const Finding& f) {
     return j;
   }
   const CheckRecord& o = f.origin;
+  auto step_or_null = [](int64_t s) { return s >= 0 ? json(s) : json(nullptr); };
+  json first_seen = nullptr;
+  if (f.first_seen) {
+    const CheckRecord& s = *f.first_seen;
+    first_seen = json{{"step", s.step},          {"phase", to_string(s.site.phase)}, {"module_path", s.site.module_path},
+                      {"tensor", s.site.tensor_name}, {"dtype", to_string(s.dtype)},      {"shape", s.shape},
+                      {"stats", stats_to_json(s.stats)}};
+  }
   return json{{"found", true},
               {"kind", to_string(f.kind)},
               {"kind_text", describe(f.kind)},
-              {"step", o.step},
+              {"step", f.step()},
+              {"origin_step", o.step},
+              {"first_seen", first_seen},
+              {"located_at_step", step_or_null(f.first_seen ? f.located_step : -1)},
+              {"op_pinned_at_step", step_or_null(f.op_pinned_step)},
               {"phase", to_string(o.site.phase)},
               {"module_path", o.site.module_path},
               {"module_type", o.site.module_type},
@@ -245,6 +258,7 @@ std::vector<CheckRecord> evidence_at(const json& o, const std::string& p, const 
     CheckRecord c;
     c.site.role = role;
     c.site.tensor_name = string_at(a[i], path, "name");
+    if (a[i].contains("step")) c.step = int64_at(a[i], path, "step");
     c.site.op = string_or_null_at(a[i], path, "op");
     c.dtype = dtype_at(a[i], path, "dtype");
     c.shape = shape_at(a[i], path, "shape");
@@ -289,7 +303,28 @@ Finding finding_at(const json& o, const std::string& p, const char* k) {
 
   CheckRecord& origin = f.origin;
   origin.site.role = Role::Output;
-  origin.step = int64_at(j, path, "step");
+  origin.step = int64_at(j, path, "step");  // the fault's step; the origin's own when located later
+  if (j.contains("origin_step")) origin.step = int64_at(j, path, "origin_step");
+  if (j.contains("first_seen") && !j["first_seen"].is_null()) {
+    const json& fs = object_at(j, path, "first_seen");
+    const std::string fp = join(path, "first_seen");
+    CheckRecord s;
+    s.step = int64_at(fs, fp, "step");
+    const std::string sph = string_at(fs, fp, "phase");
+    auto sp = phase_from_string(sph);
+    if (!sp) throw FieldError("field '" + fp + ".phase': unknown phase \"" + sph + "\"");
+    s.site.phase = *sp;
+    s.site.module_path = string_at(fs, fp, "module_path");
+    s.site.tensor_name = string_at(fs, fp, "tensor");
+    s.dtype = dtype_at(fs, fp, "dtype");
+    s.shape = shape_at(fs, fp, "shape");
+    s.stats = stats_at(fs, fp, "stats");
+    f.first_seen = s;
+    if (j.contains("located_at_step") && !j["located_at_step"].is_null())
+      f.located_step = int64_at(j, path, "located_at_step");
+  }
+  if (j.contains("op_pinned_at_step") && !j["op_pinned_at_step"].is_null())
+    f.op_pinned_step = int64_at(j, path, "op_pinned_at_step");
   const std::string phase = string_at(j, path, "phase");
   auto ph = phase_from_string(phase);
   if (!ph) throw FieldError("field '" + path + ".phase': unknown phase \"" + phase + "\"");
@@ -352,6 +387,7 @@ void read_report(const json& j, Report* r) {
   for (auto it = series.begin(); it != series.end(); ++it)
     r->series[it.key()] = points_at(it.value(), "series." + it.key());
   r->culprit_magnitude = points_at(field(j, "", "culprit_magnitude"), "culprit_magnitude");
+  if (j.contains("culprit_dtype")) r->culprit_dtype = dtype_at(j, "", "culprit_dtype");
   r->last_checkpoint_before_fault = string_or_null_at(j, "", "last_checkpoint_before_fault");
   const json& env = object_at(j, "", "environment");
   for (auto it = env.begin(); it != env.end(); ++it) r->environment[it.key()] = as_string(it.value(), "environment." + it.key());
@@ -394,6 +430,7 @@ json report_to_json(const Report& r) {
               {"warnings", warnings},
               {"series", series},
               {"culprit_magnitude", points_to_json(r.culprit_magnitude)},
+              {"culprit_dtype", to_string(r.culprit_dtype)},
               {"last_checkpoint_before_fault", op_or_null(r.last_checkpoint_before_fault)},
               {"environment", env},
               {"summary", {{"steps", r.steps_seen}, {"checks", r.checks}, {"nonfinite_checks", r.nonfinite_checks}}},

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "core/headroom.h"
 #include "core/redact.h"
 
 namespace nantrace {
@@ -141,7 +142,7 @@ std::string title_line(const Report& r) {
     where = " in " + code(site.tensor_name);
   }
   std::string rank = r.world_size > 1 && r.rank >= 0 ? " on rank " + std::to_string(r.rank) : "";
-  return "# nantrace: " + std::string(describe(f.kind)) + where + " at step " + std::to_string(f.origin.step) + rank +
+  return "# nantrace: " + std::string(describe(f.kind)) + where + " at step " + std::to_string(f.step()) + rank +
          "\n";
 }
 
@@ -153,17 +154,31 @@ void summary_table(const Report& r, std::ostringstream& o) {
   auto row = [&](const std::string& k, const std::string& v) { o << "| " << k << " | " << v << " |\n"; };
   o << "| | |\n|---|---|\n";
   row("Kind", cell(to_string(f.kind)) + " (" + describe(f.kind) + ")");
-  row("Step", std::to_string(c.step));
+  if (f.first_seen) {
+    const CheckRecord& s = *f.first_seen;
+    row("Step", std::to_string(f.step()) + " (first seen; located when it recurred at step " +
+                    std::to_string(f.located_step) + ")");
+    row("First seen", cell("step " + std::to_string(s.step) + ", " + to_string(s.site.phase) + " (" +
+                           (s.site.module_path.empty() ? s.site.tensor_name : s.site.module_path) + "): " +
+                           std::to_string(s.stats.nan_count) + " NaN, " +
+                           std::to_string(s.stats.posinf_count + s.stats.neginf_count) + " Inf of " +
+                           std::to_string(s.stats.numel) + "; module outputs were not checked on that step"));
+  } else {
+    row("Step", std::to_string(c.step));
+  }
   row("Phase", to_string(c.site.phase));
   row("Module", cell(module_label(c.site)));
-  row("Op", op.empty() ? "- (module level)" : cell(op));
+  std::string op_text = op.empty() ? "- (module level)" : cell(op);
+  if (!op.empty() && f.op_pinned_step >= 0) op_text += " (pinned at the recurrence at step " + std::to_string(f.op_pinned_step) + ")";
+  row("Op", op_text);
   row("Kernel(s)", kernels.empty() ? "-" : cell(join(kernels, "\n")));
   row("Tensor", c.site.tensor_name.empty() ? "-" : cell(c.site.tensor_name));
   row("Dtype", to_string(c.dtype));
   row("Shape", shape_text(c.shape));
   row("Device", device_text(c));
   if (r.world_size > 1) row("Rank", std::to_string(r.rank) + " of " + std::to_string(r.world_size));
-  row("Non-finite values", std::to_string(c.stats.nan_count) + " NaN, " + std::to_string(c.stats.posinf_count) +
+  row(f.first_seen ? "Non-finite values (step " + std::to_string(c.step) + ")" : std::string("Non-finite values"),
+      std::to_string(c.stats.nan_count) + " NaN, " + std::to_string(c.stats.posinf_count) +
                                " +inf, " + std::to_string(c.stats.neginf_count) + " -inf of " +
                                std::to_string(c.stats.numel) + " (first at index " + first_bad_text(c.stats) + ")");
 }
@@ -179,73 +194,169 @@ void recommendation_section(const Recommendation& rec, std::ostringstream& o) {
   }
 }
 
-// One history as a mermaid xychart: x the steps, a line of values. Non-finite values cannot
-// be drawn, so they are left out and named.
-void history_chart(const std::string& title, const std::string& y_label, const std::map<int64_t, double>& series,
-                   std::ostringstream& o) {
+// One history. A chart only where the values vary: a flag (0/1) or a constant series is one
+// line of text. Each says in one line why it is there. Non-finite values cannot be drawn, and
+// values at or above `ceiling` (the dtype's largest finite value: saturated or clamped, not a
+// measurement) are not magnitudes: both are left out and counted.
+struct History {
+  std::string title;   // "Loss scale per step"
+  std::string y;       // axis label
+  std::string why;     // one sentence: what it shows about this fault
+  std::string flag;    // for a 0/1 series: the sentence before its steps ("GradScaler skipped the step")
+  double ceiling = INFINITY;
+  bool before_fault = false;  // only the steps before the fault speak (after it the state is broken)
+};
+
+std::string steps_text(const std::vector<int64_t>& steps, size_t max_shown = 10) {
+  std::string t;
+  const size_t shown = std::min(steps.size(), max_shown);
+  for (size_t i = 0; i < shown; ++i) t += (i ? ", " : "") + std::to_string(steps[i]);
+  if (shown < steps.size()) t += ", ...";
+  return t;
+}
+
+void history_block(const History& h, const std::map<int64_t, double>& series, std::ostringstream& o) {
   std::vector<std::pair<int64_t, double>> finite;
-  std::vector<int64_t> skipped;
+  std::vector<int64_t> nonfinite, ceiling;
   for (const auto& [step, v] : series) {
-    if (std::isfinite(v)) finite.emplace_back(step, v);
-    else skipped.push_back(step);
+    if (!std::isfinite(v)) nonfinite.push_back(step);
+    else if (std::fabs(v) >= h.ceiling) ceiling.push_back(step);
+    else finite.emplace_back(step, v);
   }
-  o << "\n#### " << title << "\n\n";
+  std::string left_out;
+  if (!nonfinite.empty())
+    left_out += " " + std::to_string(nonfinite.size()) + " non-finite value(s) are left out (step" +
+                (nonfinite.size() > 1 ? "s " : " ") + steps_text(nonfinite) + ").";
+  if (!ceiling.empty())
+    left_out += " " + std::to_string(ceiling.size()) + " value(s) at the dtype's largest finite magnitude are left "
+                "out, saturated or clamped rather than measured (step" + (ceiling.size() > 1 ? "s " : " ") +
+                steps_text(ceiling) + ").";
+  // A flag: a known one (GradScaler's skips), or a series of 0s and 1s holding both.
+  bool zero_one = !finite.empty(), constant = !finite.empty(), has0 = false, has1 = false;
+  for (const auto& [step, v] : finite) {
+    zero_one &= v == 0.0 || v == 1.0;
+    has0 |= v == 0.0;
+    has1 |= v == 1.0;
+    constant &= v == finite.front().second;
+  }
+  const bool is_flag = zero_one && (!h.flag.empty() || (has0 && has1));
   if (finite.empty()) {
-    o << "No finite value to plot (" << skipped.size() << " non-finite).\n";
+    o << "\n**" << h.title << "**: no finite value to show." << left_out << "\n";
     return;
   }
+  if (is_flag) {
+    std::vector<int64_t> on;
+    for (const auto& [step, v] : finite)
+      if (v == 1.0) on.push_back(step);
+    o << "\n**" << (h.flag.empty() ? h.title : h.flag) << "**: "
+      << (on.empty() ? std::string("at no step") : "at step" + std::string(on.size() > 1 ? "s " : " ") + steps_text(on))
+      << " (" << on.size() << " of " << finite.size() << " steps recorded)." << left_out << "\n";
+    return;
+  }
+  if (constant) {
+    o << "\n**" << h.title << "**: " << num(finite.front().second)
+      << (finite.size() == 1 ? " at step " + std::to_string(finite.front().first) + ", the only step recorded"
+                             : " at every step recorded (steps " + std::to_string(finite.front().first) + "-" +
+                                   std::to_string(finite.back().first) + ")")
+      << "." << left_out << "\n";
+    return;
+  }
+  o << "\n#### " << h.title << "\n\n";
+  if (!h.why.empty()) o << h.why << "\n\n";
   const auto points = markdown::subsample(finite, kMaxChartPoints);
   auto quoted = [](std::string s) {
     s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '"' || c == '\n' || c == '\r' || c == '`' || c == '%'; }),
             s.end());
     return "\"" + s + "\"";
   };
-  o << "```mermaid\nxychart-beta\n    title " << quoted(title) << "\n    x-axis \"step\" [";
+  o << "```mermaid\nxychart-beta\n    title " << quoted(h.title) << "\n    x-axis \"step\" [";
   for (size_t i = 0; i < points.size(); ++i) o << (i ? ", " : "") << "\"" << points[i].first << "\"";
-  o << "]\n    y-axis " << quoted(y_label) << "\n    line [";
+  o << "]\n    y-axis " << quoted(h.y) << "\n    line [";
   for (size_t i = 0; i < points.size(); ++i) o << (i ? ", " : "") << markdown::chart_number(points[i].second);
   o << "]\n```\n\n";
   if (points.size() < finite.size())
     o << "Showing " << points.size() << " of " << finite.size() << " steps (evenly spaced, last kept). ";
-  o << "Last value: " << num(finite.back().second) << " at step " << finite.back().first << ".";
-  if (!skipped.empty()) {
-    o << " " << skipped.size() << " non-finite value(s) cannot be plotted and are left out (step";
-    o << (skipped.size() > 1 ? "s " : " ");
-    const size_t shown = std::min<size_t>(skipped.size(), 10);
-    for (size_t i = 0; i < shown; ++i) o << (i ? ", " : "") << skipped[i];
-    if (shown < skipped.size()) o << ", ...";
-    o << ").";
+  o << "Last value: " << num(finite.back().second) << " at step " << finite.back().first << "." << left_out << "\n";
+}
+
+// The culprit's magnitudes speak for a value that grew out of range; beside bad input, a value
+// that arrived already non-finite or one never located they mean nothing.
+bool magnitude_speaks_for(FaultKind k) {
+  switch (k) {
+    case FaultKind::Fp16Overflow: case FaultKind::Overflow: case FaultKind::LossScaleCollapse:
+    case FaultKind::BornInModule: case FaultKind::Divergence: case FaultKind::HardwarePrecision:
+      return true;
+    default:
+      return false;
   }
-  o << "\n";
+}
+
+History known_history(const std::string& name) {
+  if (name == "loss_scale")
+    return {"Loss scale per step", "loss scale",
+            "GradScaler halves its scale at each step whose scaled gradients hold Inf: each fall marks an overflowing "
+            "step.", "", INFINITY};
+  if (name == "grad_norm")
+    return {"Gradient norm per step", "grad norm",
+            "A norm that grows step after step before the fault points to divergence; a steady one to an overflow "
+            "local to one op.", "", INFINITY};
+  if (name == "lr")
+    return {"Learning rate per step", "lr", "The learning rate in use, which the advice on lowering it starts from.", "",
+            INFINITY};
+  if (name == "scaler_skipped")
+    return {"scaler_skipped per step", "skipped", "", "GradScaler skipped the optimizer step", INFINITY};
+  if (name == "grad_underflow_share")
+    return {"Share of half-precision gradient values that are zero or subnormal", "share",
+            "Near 1 before the fault, the loss scale was too low to carry the gradients: they underflowed to zero.",
+            "", INFINITY, true};
+  if (name == "loss")
+    return {"Loss per step", "loss", "The loss the script computed, up to and after the fault.", "", INFINITY};
+  const size_t hash = name.rfind(" #");
+  if (hash != std::string::npos && hash > 0 && name.find_first_not_of("0123456789", hash + 2) == std::string::npos) {
+    // "loss #2": the second value of one name in a step (a GAN's discriminator and generator).
+    History h = known_history(name.substr(0, hash));
+    const std::string nth = name.substr(hash + 1);
+    const size_t per = h.title.rfind(" per step");
+    h.title = per == std::string::npos ? h.title + " " + nth : h.title.substr(0, per) + " " + nth + " per step";
+    h.why = "The script reported more than one `" + name.substr(0, hash) + "` per step (a GAN's discriminator and "
+            "generator, say): each is its own series, in the order the step reported them.";
+    return h;
+  }
+  return {name + " per step", name, "Recorded by the frontend as `" + name + "`.", "", INFINITY};
 }
 
 void histories_section(const Report& r, std::ostringstream& o) {
-  struct Known {
-    const char* key;
-    const char* title;
-    const char* y;
-  };
-  static const Known kKnown[] = {{"loss_scale", "Loss scale per step", "loss scale"},
-                                 {"grad_norm", "Gradient norm per step", "grad norm"},
-                                 {"loss", "Loss per step", "loss"}};
-  bool any = !r.culprit_magnitude.empty();
+  static const char* kOrder[] = {"loss_scale", "grad_norm", "loss"};
+  const bool magnitude = !r.culprit_magnitude.empty() && r.finding.found && magnitude_speaks_for(r.finding.kind);
+  bool any = magnitude;
   for (const auto& s : r.series) any |= !s.second.empty();
   if (!any) return;
   o << "\n### Histories\n";
-  if (!r.culprit_magnitude.empty()) {
-    std::string who = r.finding.found && !r.finding.origin.site.module_path.empty()
-                          ? " of " + r.finding.origin.site.module_path
-                          : "";
-    history_chart("Largest finite |x|" + who + " per step", "max |x|", r.culprit_magnitude, o);
+  if (magnitude) {
+    const std::string who = r.finding.origin.site.module_path;
+    const std::string dt = to_string(r.culprit_dtype);
+    History h{"Largest finite |x| of " + (who.empty() ? std::string("the culprit") : who) + " (" + dt + " outputs) per step",
+              "max |x|",
+              "How close its " + dt + " outputs came to " + dt + "'s largest finite value (" +
+                  num(dtype_max(r.culprit_dtype)) + ") in the steps up to the fault.",
+              "", dtype_max(r.culprit_dtype)};
+    history_block(h, r.culprit_magnitude, o);
   }
-  for (const auto& k : kKnown) {
-    auto it = r.series.find(k.key);
-    if (it != r.series.end() && !it->second.empty()) history_chart(k.title, k.y, it->second, o);
+  for (const char* k : kOrder) {
+    auto it = r.series.find(k);
+    if (it != r.series.end() && !it->second.empty()) history_block(known_history(k), it->second, o);
   }
   for (const auto& [name, points] : r.series) {
-    bool known = false;
-    for (const auto& k : kKnown) known |= name == k.key;
-    if (!known && !points.empty()) history_chart(name + " per step", name, points, o);
+    if (points.empty() || std::find_if(std::begin(kOrder), std::end(kOrder), [&](const char* k) { return name == k; }) !=
+                              std::end(kOrder))
+      continue;
+    const History h = known_history(name);
+    if (!h.before_fault || !r.finding.found) {
+      history_block(h, points, o);
+      continue;
+    }
+    std::map<int64_t, double> before(points.begin(), points.lower_bound(r.finding.step()));
+    if (!before.empty()) history_block(h, before, o);
   }
 }
 
@@ -254,11 +365,20 @@ void evidence_section(const Report& r, std::ostringstream& o) {
   o << "\n## Evidence\n";
   if (f.found) {
     o << "\n### The bad tensor, its inputs and parameters\n\n" << kStatsHeader;
-    o << stats_row("**origin**", f.origin);
-    for (const auto& c : f.inputs) o << stats_row("input", c);
-    for (const auto& c : f.params) o << stats_row("param", c);
-    for (const auto& c : f.replay) o << stats_row("replay", c);
-    if (!f.replay.empty()) o << "\n`replay`: op outputs from re-running the culprit on its captured inputs.\n";
+    // Evidence from another moment than the fault's step carries its own step.
+    auto role = [&](const std::string& name, const CheckRecord& c) {
+      return c.step > 0 && c.step != f.step() ? name + " (step " + std::to_string(c.step) + ")" : name;
+    };
+    if (f.first_seen) o << stats_row("first seen", *f.first_seen);
+    o << stats_row(role("**origin**", f.origin), f.origin);
+    for (const auto& c : f.inputs) o << stats_row(role("input", c), c);
+    for (const auto& c : f.params) o << stats_row(role("param", c), c);
+    const bool op_level = f.op_pinned_step >= 0 && f.replay.size() == 1 && f.replay[0].site.role == Role::Output;
+    for (const auto& c : f.replay) o << stats_row(role(op_level ? "op" : "replay", c), c);
+    if (op_level)
+      o << "\n`op`: the op's output as op-level checks inside the module saw it when the fault recurred.\n";
+    else if (!f.replay.empty())
+      o << "\n`replay`: op outputs from re-running the culprit on its captured inputs.\n";
   }
   histories_section(r, o);
 
@@ -319,6 +439,7 @@ Report with_escaped_controls(const Report& in) {
     c.site.tensor_name = escape_controls(c.site.tensor_name);
   };
   fix_record(r.finding.origin);
+  if (r.finding.first_seen) fix_record(*r.finding.first_seen);
   for (auto* v : {&r.finding.inputs, &r.finding.params, &r.finding.replay})
     for (auto& c : *v) fix_record(c);
   r.finding.explanation = escape_controls(r.finding.explanation);

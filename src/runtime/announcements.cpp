@@ -29,10 +29,18 @@ std::string early_warning(const HeadroomWarning& w) {
 
 std::string finding(const Finding& f) {
   if (!f.found) return "finding: " + f.recommendation.headline;
-  std::string line = std::string("finding: ") + describe(f.kind) + " at step " + std::to_string(f.origin.step) + " (" +
+  std::string line = std::string("finding: ") + describe(f.kind) + " at step " + std::to_string(f.step()) + " (" +
                      to_string(f.origin.site.phase) + ")";
   if (!f.origin.site.module_path.empty()) line += " in " + f.origin.site.module_path;
   if (!f.op.empty()) line += ", op " + f.op;
+  return line;
+}
+
+std::string origin_located(const Finding& f) {
+  std::string line = "origin located when the value recurred at " + site(f.origin);
+  if (f.first_seen)
+    line += " (first seen at step " + std::to_string(f.first_seen->step) + " in " + to_string(f.first_seen->site.phase) +
+            ", on a step whose module outputs were not checked)";
   return line;
 }
 

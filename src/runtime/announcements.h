@@ -20,6 +20,8 @@ std::string early_warning(const HeadroomWarning& w);
 // the headline itself after "finding: ".
 std::string finding(const Finding& f);
 // "fix: <the recommendation's headline>"
+// A recurrence located the origin of a value first seen where nothing before it was checked.
+std::string origin_located(const Finding& f);
 std::string fix(const Finding& f);
 
 }  // namespace announce

@@ -361,6 +361,14 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     write_reports_locked(false);  // a crash right after the fault still leaves a report
     report_dirty_ = true;         // rewritten with the evidence that follows
   }
+  if (outcome.origin_located) {
+    const Finding f = analyzer_.finding();
+    log::warn(announce::origin_located(f));
+    trace_.marker("NaN/Inf origin located: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
+                  {{"step", f.step()}, {"located_at_step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
+                   {"module", f.origin.site.module_path}, {"tensor", f.origin.site.tensor_name}});
+    report_dirty_ = true;
+  }
 }
 
 void Runtime::scalar(const std::string& name, double value, int64_t step) {
@@ -371,12 +379,12 @@ void Runtime::scalar(const std::string& name, double value, int64_t step) {
   item.kind = SequencedItem::Kind::Scalar;
   item.scalar.step = step >= 1 ? step : step_.load();
   item.scalar.ts_ns = now_ns();
-  item.scalar.name = name;
   item.scalar.value = value;
-  // Several values of one name in a step (a GAN's D and G losses) are separate series:
-  // "loss", "loss #2", ... in the order the step reports them.
+  // Several values of one name in a step (a GAN's D and G losses) are separate series, in the
+  // trace and the report alike: "loss", "loss #2", ... in the order the step reports them.
   const int nth = ++scalars_this_step_[name];
   const std::string series = nth == 1 ? name : name + " #" + std::to_string(nth);
+  item.scalar.name = series;
   trace_.counter(series, item.scalar.ts_ns, {{series, value}}, this_thread_context().tid, item.scalar.step);
   sequencer_.put(sequencer_.reserve(), std::move(item));
   drain_locked();

@@ -441,7 +441,8 @@ TEST(Analyzer, RecurrencesAndCheckLevelChangesAreReported) {
   a.on_check(check(5, Phase::Forward, "Net/enc_q", DType::F16, 0, 2, 0, 1.0, Role::Output, "output[0]", "aten::exp"));
   a.on_check(check(5, Phase::Loss, "", DType::F32, 0, 1, 0));
   const Report r = a.build_report();
-  EXPECT_EQ(r.finding.origin.step, 4);
+  EXPECT_EQ(r.finding.step(), 4);  // first seen at 4, located at the recurrence at 5
+  EXPECT_EQ(r.finding.origin.step, 5);
   bool pinned = false, mode = false;
   for (auto& n : r.notes) {
     pinned |= n.find("step 5") != std::string::npos && n.find("Net/enc_q") != std::string::npos &&
@@ -450,6 +451,120 @@ TEST(Analyzer, RecurrencesAndCheckLevelChangesAreReported) {
   }
   EXPECT_TRUE(pinned);
   EXPECT_TRUE(mode);
+}
+
+// A loss on a step whose module checks were sampled out: the frontend switches full checks on
+// (NT_EVENT_CHECK_MODE with a reason) right after it.
+void sampled_out_nan_loss(Analyzer& a, int64_t step) {
+  a.on_step_begin(step);
+  a.on_check(check(step, Phase::Loss, "", DType::F32, 1, 0, 0, 0.0, Role::Output, "loss"));
+  a.on_event(event(step, NT_EVENT_CHECK_MODE, "full_checks", R"({"level": "module", "reason": "non-finite loss"})"));
+}
+
+TEST(Analyzer, SampledOutLossIsLocatedInTheModuleWhereItRecurs) {
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(finite(3, Phase::Forward, "Vae/enc_q"));
+  sampled_out_nan_loss(a, 4);
+  a.on_event(optimizer_step(4, /*skipped=*/true));  // GradScaler skipped: the weights are unchanged
+  EXPECT_EQ(a.finding().kind, FaultKind::NotLocated);
+  a.on_step_begin(5);
+  const CheckOutcome out = a.on_check(check(5, Phase::Forward, "Vae/enc_q", DType::F16, 0, 3, 2, 100.0));
+  EXPECT_TRUE(out.origin_located);
+  EXPECT_FALSE(out.new_origin);
+  a.on_check(check(5, Phase::Forward, "Vae/enc_q", DType::F16, 0, 0, 0, 8.0, Role::Input, "args[0]"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::Fp16Overflow);
+  EXPECT_EQ(f.step(), 4);
+  EXPECT_EQ(f.origin.step, 5);
+  EXPECT_EQ(f.located_step, 5);
+  EXPECT_EQ(f.origin.site.module_path, "Vae/enc_q");
+  ASSERT_TRUE(f.first_seen.has_value());
+  EXPECT_EQ(f.first_seen->site.phase, Phase::Loss);
+  ASSERT_EQ(f.inputs.size(), 1u);  // the recurrence's evidence
+  EXPECT_NE(f.explanation.find("recurred at step 5"), std::string::npos) << f.explanation;
+}
+
+TEST(Analyzer, SampledOutLossIsNotLocatedAfterAnOptimizerUpdate) {
+  // The update ran on the non-finite gradients: the next steps' weights may carry the value,
+  // so a module that is non-finite there says nothing about where it was born.
+  Analyzer a;
+  sampled_out_nan_loss(a, 4);
+  a.on_event(optimizer_step(4, /*skipped=*/false));
+  a.on_step_begin(5);
+  EXPECT_FALSE(a.on_check(check(5, Phase::Forward, "Vae/enc_q", DType::F16, 4)).origin_located);
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::NotLocated);
+  EXPECT_EQ(f.step(), 4);
+  EXPECT_TRUE(f.op.empty());
+  EXPECT_NE(f.explanation.find("optimizer update"), std::string::npos) << f.explanation;
+  EXPECT_NE(f.recommendation.headline.find("NANTRACE_EVERY=1"), std::string::npos);
+}
+
+TEST(Analyzer, LossOnACheckedStepStaysTheLoss) {
+  // Module outputs were checked (finite) in the loss's step: the loss computation made it.
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(finite(4, Phase::Forward, "Net/head"));
+  a.on_check(check(4, Phase::Loss, "", DType::F32, 1, 0, 0, 0.0, Role::Output, "loss"));
+  a.on_event(event(4, NT_EVENT_CHECK_MODE, "full_checks", R"({"level": "module", "reason": "non-finite loss"})"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::InvalidOp);
+  EXPECT_FALSE(f.first_seen.has_value());
+}
+
+TEST(Analyzer, HalfModuleNanWithoutTheOpIsBornInsideNotGuessedInvalid) {
+  Analyzer a;
+  a.on_step_begin(2);
+  a.on_check(check(2, Phase::Forward, "Gpt/h.0.attn", DType::F16, 12));
+  a.on_check(check(2, Phase::Forward, "Gpt/h.0.attn", DType::F16, 0, 0, 0, 3.0, Role::Input, "kwargs.hidden_states"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::BornInModule);
+  EXPECT_NE(f.explanation.find("overflow"), std::string::npos);
+  EXPECT_NE(f.explanation.find("invalid operation"), std::string::npos);
+  EXPECT_NE(f.recommendation.headline.find("overflow or an invalid operation"), std::string::npos)
+      << f.recommendation.headline;
+}
+
+TEST(Analyzer, OpPinnedAtARecurrenceUpgradesTheFinding) {
+  Analyzer a;
+  a.on_step_begin(2);
+  a.on_check(check(2, Phase::Forward, "Gpt/h.0.attn", DType::F16, 12));
+  a.on_check(check(2, Phase::Forward, "Gpt/h.0.attn", DType::F16, 0, 0, 0, 3.0, Role::Input, "kwargs.hidden_states"));
+  ASSERT_EQ(a.finding().kind, FaultKind::BornInModule);
+  a.on_step_begin(3);
+  // Op-level checks inside the culprit: the step's first non-finite value is bmm's Inf.
+  a.on_check(check(3, Phase::Forward, "Gpt/h.0.attn", DType::F16, 0, 5, 0, 60000.0, Role::Output, "output", "aten::bmm"));
+  a.on_check(check(3, Phase::Forward, "Gpt/h.0.attn", DType::F16, 7, 0, 0, 1.0, Role::Output, "output", "aten::_softmax"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::Fp16Overflow);
+  EXPECT_EQ(f.op, "aten::bmm");
+  EXPECT_EQ(f.op_pinned_step, 3);
+  EXPECT_EQ(f.step(), 2);
+  EXPECT_NE(f.explanation.find("recurred at step 3"), std::string::npos) << f.explanation;
+}
+
+TEST(Analyzer, OpLevelValuesAfterTheStepsFirstAreNotTheOp) {
+  // Only a step's first non-finite value can pin the op: later ones may carry it.
+  Analyzer a;
+  a.on_step_begin(2);
+  a.on_check(check(2, Phase::Forward, "Gpt/h.0.attn", DType::F16, 12));
+  a.on_step_begin(3);
+  a.on_check(check(3, Phase::Forward, "Gpt/wte", DType::F16, 3));
+  a.on_check(check(3, Phase::Forward, "Gpt/h.0.attn", DType::F16, 0, 5, 0, 1.0, Role::Output, "output", "aten::view"));
+  EXPECT_EQ(a.finding().kind, FaultKind::BornInModule);
+  EXPECT_TRUE(a.finding().op.empty());
+}
+
+TEST(Analyzer, NonFiniteParametersArePropagatedNotBornInTheForward) {
+  Analyzer a;
+  a.on_step_begin(6);
+  a.on_check(check(6, Phase::Forward, "Net/fc", DType::F32, 16));
+  a.on_check(check(6, Phase::Forward, "Net/fc", DType::F32, 0, 0, 0, 1.0, Role::Input, "args[0]"));
+  a.on_check(check(6, Phase::Forward, "Net/fc", DType::F32, 16, 0, 0, 0.0, Role::Param, "weight"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::Propagated);
+  EXPECT_NE(f.explanation.find("parameters"), std::string::npos);
 }
 
 TEST(Analyzer, SeriesAreBounded) {

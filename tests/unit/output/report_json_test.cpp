@@ -70,7 +70,8 @@ TEST(ReportJson, SchemaFieldsAndNames) {
   EXPECT_EQ(j["warnings"][0]["binades_left"], 0.7);
   EXPECT_EQ(j["series"]["loss"][2], json::array({200, "nan"}));
   EXPECT_EQ(j["series"]["loss"][3], json::array({201, "inf"}));
-  EXPECT_EQ(j["culprit_magnitude"][2], json::array({200, 65504.0}));
+  EXPECT_EQ(j["culprit_magnitude"][3], json::array({200, 65504.0}));
+  EXPECT_EQ(j["culprit_dtype"], "float16");
   EXPECT_EQ(j["last_checkpoint_before_fault"], "logs/G_150.pth");
   EXPECT_EQ(j["environment"]["torch"], "2.4.0+cu121");
   EXPECT_EQ(j["summary"], (json{{"steps", 201}, {"checks", 98765}, {"nonfinite_checks", 42}}));
@@ -135,6 +136,33 @@ TEST(ReportJson, RoundTrip) {
   EXPECT_EQ(back.nonfinite_checks, r.nonfinite_checks);
   EXPECT_EQ(back.notes, r.notes);
   // And the whole document is a fixed point.
+  EXPECT_EQ(strict_json::dump(report_to_json(back)), strict_json::dump(report_to_json(r)));
+}
+
+TEST(ReportJson, AFindingLocatedAtARecurrenceKeepsBothMomentsThroughARoundTrip) {
+  Report r = make_fault_report();
+  CheckRecord seen = r.finding.origin;
+  seen.step = 199;
+  seen.site.phase = Phase::Loss;
+  seen.site.module_path = "";
+  seen.site.tensor_name = "loss";
+  r.finding.first_seen = seen;
+  r.finding.located_step = 200;
+  r.finding.op_pinned_step = 201;
+  const json j = report_to_json(r);
+  EXPECT_EQ(j["finding"]["step"], 199);        // the fault's step: when it was first seen
+  EXPECT_EQ(j["finding"]["origin_step"], 200);  // the step the origin's numbers come from
+  EXPECT_EQ(j["finding"]["located_at_step"], 200);
+  EXPECT_EQ(j["finding"]["op_pinned_at_step"], 201);
+  EXPECT_EQ(j["finding"]["first_seen"]["phase"], "loss");
+  Report back;
+  std::string error;
+  ASSERT_TRUE(report_from_json_text(report_to_json_text(r), &back, &error)) << error;
+  ASSERT_TRUE(back.finding.first_seen.has_value());
+  EXPECT_EQ(back.finding.step(), 199);
+  EXPECT_EQ(back.finding.origin.step, 200);
+  EXPECT_EQ(back.finding.located_step, 200);
+  EXPECT_EQ(back.finding.op_pinned_step, 201);
   EXPECT_EQ(strict_json::dump(report_to_json(back)), strict_json::dump(report_to_json(r)));
 }
 

@@ -98,13 +98,54 @@ TEST(ReportMarkdown, HistoriesAreMermaidXyCharts) {
     // mermaid's number token has no exponent and no NaN.
     for (const auto& v : chart_items(b, "line")) EXPECT_TRUE(std::regex_match(v, std::regex(R"(-?\d+(\.\d+)?)"))) << v;
   }
-  EXPECT_TRUE(contains(blocks[0], "Largest finite |x| of SynthesizerTrn/dec.ups.1"));
-  EXPECT_EQ(chart_items(blocks[0], "line"), (std::vector<std::string>{"16000", "32000", "65504"}));
+  EXPECT_TRUE(contains(blocks[0], "Largest finite |x| of SynthesizerTrn/dec.ups.1 (float16 outputs)"));
+  // 65504 is float16's largest finite value: saturated or clamped, not a magnitude.
+  EXPECT_EQ(chart_items(blocks[0], "line"), (std::vector<std::string>{"8000", "16000", "32000"}));
+  EXPECT_TRUE(contains(md, "1 value(s) at the dtype's largest finite magnitude are left out")) << md;
   EXPECT_EQ(chart_items(blocks[1], "x-axis"), (std::vector<std::string>{"1", "2", "3"}));
   EXPECT_EQ(chart_items(blocks[2], "line"), (std::vector<std::string>{"0.000000001", "1500000"}));
   // The loss chart leaves out the NaN and the inf and says so.
   EXPECT_EQ(chart_items(blocks[3], "x-axis"), (std::vector<std::string>{"198", "199"}));
-  EXPECT_TRUE(contains(md, "2 non-finite value(s) cannot be plotted and are left out (steps 200, 201)")) << md;
+  EXPECT_TRUE(contains(md, "2 non-finite value(s) are left out (steps 200, 201)")) << md;
+  // Each chart says why it is there.
+  EXPECT_TRUE(contains(md, "GradScaler halves its scale")) << md;
+}
+
+TEST(ReportMarkdown, AConstantSeriesOrAFlagIsOneLineNotAChart) {
+  Report r = make_fault_report();
+  r.series.clear();
+  r.culprit_magnitude.clear();
+  r.series["lr"] = {{1, 0.001}, {2, 0.001}, {3, 0.001}};
+  r.series["scaler_skipped"] = {{4, 1.0}, {5, 1.0}, {6, 1.0}};
+  r.series["loss"] = {{1, 2.0}, {2, 1.5}};
+  r.series["grad_underflow_share"] = {{1, 0.0}, {2, 0.0}};  // all 0: a constant, not a flag
+  r.finding.found = false;
+  const std::string md = render_markdown(r);
+  const auto blocks = mermaid_blocks(md);
+  ASSERT_EQ(blocks.size(), 1u) << md;  // the loss only
+  EXPECT_TRUE(contains(md, "are zero or subnormal**: 0 at every step recorded (steps 1-2).")) << md;
+  EXPECT_TRUE(contains(blocks[0], "Loss per step"));
+  EXPECT_TRUE(contains(md, "**Learning rate per step**: 0.001 at every step recorded (steps 1-3).")) << md;
+  EXPECT_TRUE(contains(md, "**GradScaler skipped the optimizer step**: at steps 4, 5, 6 (3 of 3 steps recorded).")) << md;
+}
+
+TEST(ReportMarkdown, SeveralLossesPerStepAreSeparateCharts) {
+  Report r = make_fault_report();
+  r.series.clear();
+  r.culprit_magnitude.clear();
+  r.series["loss"] = {{1, 2.0}, {2, 1.5}};
+  r.series["loss #2"] = {{1, 0.7}, {2, 0.9}};
+  const auto blocks = mermaid_blocks(render_markdown(r));
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_TRUE(contains(blocks[1], "Loss #2 per step"));
+  EXPECT_EQ(chart_items(blocks[1], "line"), (std::vector<std::string>{"0.7", "0.9"}));
+}
+
+TEST(ReportMarkdown, NoMagnitudeChartBesideBadInput) {
+  // The root module's magnitudes say nothing about a batch that arrived holding NaN.
+  Report r = make_fault_report();
+  r.finding.kind = FaultKind::BadInput;
+  EXPECT_FALSE(contains(render_markdown(r), "Largest finite |x|"));
 }
 
 TEST(ReportMarkdown, LongHistoriesAreSubsampledKeepingTheLast) {

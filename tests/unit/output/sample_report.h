@@ -69,7 +69,8 @@ inline Report make_fault_report() {
   r.series["loss"] = {{198, 2.5}, {199, 3.25}, {200, std::numeric_limits<double>::quiet_NaN()},
                       {201, std::numeric_limits<double>::infinity()}};
   r.series["grad_norm"] = {{198, 1e-9}, {199, 1.5e6}};
-  r.culprit_magnitude = {{198, 16000.0}, {199, 32000.0}, {200, 65504.0}};
+  r.culprit_magnitude = {{197, 8000.0}, {198, 16000.0}, {199, 32000.0}, {200, 65504.0}};
+  r.culprit_dtype = DType::F16;
   r.last_checkpoint_before_fault = "logs/G_150.pth";
   r.environment = {{"python", "3.11.7"}, {"torch", "2.4.0+cu121"}, {"gpu", "NVIDIA T4 | sm_75"}};
   r.steps_seen = 201;
