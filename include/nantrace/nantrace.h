@@ -169,6 +169,11 @@ NT_API int64_t nantrace_config_int(const char* key);
  * may not exist yet; child processes that inherit NANTRACE_RUN_DIR join it. The pointer stays
  * valid for the process. */
 NT_API const char* nantrace_run_dir(void);
+/* The name of one of this process's files in the run directory, "<stem>.<ext>" for a single
+ * process, "<stem>.rank<R>.<ext>" once a rank of several is known ("<stem>.pid<P>.<ext>" in an
+ * inherited directory before that): every file a rank writes is its own. stem: [a-z_]+, ext:
+ * [a-z]+; NULL for anything else. The pointer is valid until the next call on any thread. */
+NT_API const char* nantrace_run_file_name(const char* stem, const char* ext);
 
 /* Distributed identity; call once known. Changes output file names to carry the rank. */
 NT_API void nantrace_set_rank(int32_t rank, int32_t world_size);

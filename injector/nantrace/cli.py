@@ -16,6 +16,7 @@ bootstrap and hooks); and the source tree, where they are under build/ and injec
 """
 import argparse
 import os
+import re
 import shlex
 import sys
 
@@ -119,12 +120,26 @@ def _hooks_dir():
     die("nantrace_torch package not found next to the launcher")
 
 
+def _repro_blob(d, rank):
+    """The captured module of a run directory: repro/origin_module.pt, or one rank's
+    origin_module.rank<R>.pt (ranks write their own; --rank picks one when several did)."""
+    rep = os.path.join(d, "repro")
+    names = sorted(n for n in (os.listdir(rep) if os.path.isdir(rep) else [])
+                   if re.fullmatch(r"origin_module(\.rank\d+|\.pid\d+)?\.pt", n))
+    if rank is not None:
+        names = [n for n in names if n == "origin_module.rank%d.pt" % rank]
+    if not names:
+        die("no captured module in %s%s (repro/origin_module[.rankR].pt is written when the origin is a "
+            "module's forward)" % (d, "" if rank is None else " for rank %d" % rank), 1)
+    if len(names) > 1:
+        die("several ranks saved a captured module in %s: %s; choose one with --rank R" %
+            (rep, ", ".join(names)), 2)
+    return os.path.join(rep, names[0])
+
+
 def cmd_repro(a):
     d = _run_dir(a.run_dir)
-    blob = os.path.join(d, "repro", "origin_module.pt")
-    if not os.path.isfile(blob):
-        die("no captured module in %s (repro/origin_module.pt is written when the origin is a "
-            "module's forward on CPU tensors)" % d, 1)
+    blob = _repro_blob(d, a.rank)
     env = dict(os.environ)
     for k in ("LD_PRELOAD", "NANTRACE_LIB"):
         env.pop(k, None)  # the replay itself runs without nantrace
@@ -171,6 +186,7 @@ def main(argv):
     s = sub.add_parser("repro", help="replay the culprit module as captured and in fp32")
     s.add_argument("run_dir")
     s.add_argument("--python", help="python with torch (default: NANTRACE_PYTHON, ~/.cache/nantrace/venv)")
+    s.add_argument("--rank", type=int, help="the rank whose captured module to replay, when several ranks saved one")
     s.set_defaults(fn=cmd_repro)
     s = sub.add_parser("merge", help="merge per-rank traces and reports (runs nantrace-merge)")
     s.add_argument("run_dir")

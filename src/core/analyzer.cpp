@@ -283,10 +283,11 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
           [&](const events::CheckMode& e) {
             if (check_mode_changes_.size() >= 32) return;
             const std::string level = e.level.empty() ? "?" : e.level;
-            std::string line = "from step " + std::to_string(ev.step + (level == "op" ? 1 : 0)) + ": " +
-                               (level == "op" ? "op-level checks inside `" + e.module + "`" : "module checks on every step");
-            if (!e.reason.empty()) line += " (" + e.reason + ")";
-            check_mode_changes_.push_back(line);
+            std::string line = "From step " + std::to_string(ev.step + (level == "op" ? 1 : 0)) + ", " +
+                               (level == "op" ? "every op inside `" + e.module + "` was checked (op-level checks)"
+                                              : std::string("module outputs were checked on every step"));
+            if (!e.reason.empty()) line += ", because of a " + e.reason;
+            check_mode_changes_.push_back(line + ".");
             if (level == "module" && !e.reason.empty()) {  // this step's module checks were sampled out
               sampled_out_step_ = ev.step;
               mark_unlocated_if_sampled_out();
@@ -536,12 +537,16 @@ Report Analyzer::build_report() const {
   r.checks = checks_;
   r.nonfinite_checks = nonfinite_checks_;
   r.notes = notes_;
-  for (auto& c : check_mode_changes_) r.notes.push_back("check level changed " + c);
+  for (auto& c : check_mode_changes_) r.notes.push_back(c);
   for (auto& [step, rec] : recurrences_) {
-    std::string line = "step " + std::to_string(step) + ": first non-finite value at " + to_string(rec.site.phase);
-    if (!rec.site.module_path.empty()) line += " `" + rec.site.module_path + "`";
-    if (!rec.site.op.empty()) line += ", op `" + rec.site.op + "` (pinned by op-level checks)";
-    line += " " + rec.site.tensor_name;
+    std::string line = "At step " + std::to_string(step) + " the first non-finite value was ";
+    if (!rec.site.op.empty())
+      line += "`" + rec.site.op + "`'s " + rec.site.tensor_name + " inside `" + rec.site.module_path + "` (" +
+              to_string(rec.site.phase) + "; pinned by op-level checks).";
+    else if (!rec.site.module_path.empty())
+      line += "`" + rec.site.module_path + "`'s " + rec.site.tensor_name + " (" + to_string(rec.site.phase) + ").";
+    else
+      line += rec.site.tensor_name + " (" + std::string(to_string(rec.site.phase)) + ").";
     r.notes.push_back(line);
   }
   if (benign_skip_total_ > int64_t(benign_skips_.size()))

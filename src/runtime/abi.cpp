@@ -47,6 +47,9 @@ NT_API int64_t nantrace_config_int(const char* key) {
 }
 
 NT_API const char* nantrace_run_dir(void) { return rt().run_dir(); }
+NT_API const char* nantrace_run_file_name(const char* stem, const char* ext) {
+  return stem && ext ? rt().frontend_file_name(stem, ext) : nullptr;
+}
 
 NT_API void nantrace_set_rank(int32_t rank, int32_t world_size) {
   guarded("set_rank", 0, [&] { return rt().set_rank(rank, world_size), 0; });

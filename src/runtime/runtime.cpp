@@ -156,6 +156,19 @@ std::string Runtime::file_name(const std::string& stem, const std::string& ext) 
   return run_file_name(stem, ext, owner);
 }
 
+const char* Runtime::frontend_file_name(const std::string& stem, const std::string& ext) {
+  auto all_of = [](const std::string& s, const char* extra) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s)
+      if (!((c >= 'a' && c <= 'z') || (*extra && c == *extra))) return false;
+    return true;
+  };
+  if (!all_of(stem, "_") || !all_of(ext, "")) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  run_file_name_ = file_name(stem, ext);
+  return run_file_name_.c_str();
+}
+
 int64_t Runtime::config_int(const std::string& key) {
   if (key == "check_level") return active() ? int64_t(config_.check_level) : 0;
   if (key == "every") return config_.every;
@@ -382,7 +395,7 @@ void Runtime::scalar(const std::string& name, double value, int64_t step) {
   item.scalar.value = value;
   // Several values of one name in a step (a GAN's D and G losses) are separate series, in the
   // trace and the report alike: "loss", "loss #2", ... in the order the step reports them.
-  const int nth = ++scalars_this_step_[name];
+  const int nth = ++scalars_this_step_[name + '\x1f' + std::to_string(item.scalar.step)];  // per step it belongs to
   const std::string series = nth == 1 ? name : name + " #" + std::to_string(nth);
   item.scalar.name = series;
   trace_.counter(series, item.scalar.ts_ns, {{series, value}}, this_thread_context().tid, item.scalar.step);

@@ -37,6 +37,8 @@ class Runtime
   int64_t config_int(const std::string& key);
   // The run directory's path once started (created on the first record, so it may not exist yet).
   const char* run_dir() const { return active() || run_dir_ready_ ? dir_.path.c_str() : nullptr; }
+  // nantrace_run_file_name: file_name() for the frontend, validated.
+  const char* frontend_file_name(const std::string& stem, const std::string& ext);
   void set_rank(int32_t rank, int32_t world_size);
   void set_meta(const std::string& key, const std::string& value);
   void step_begin(int64_t step);
@@ -98,7 +100,7 @@ class Runtime
   TraceRecorder trace_;
   std::string trace_file_;
   int64_t start_ns_ = 0;                       // time 0 of the trace
-  std::map<std::string, int> scalars_this_step_;  // how often each scalar name came this step
+  std::map<std::string, int> scalars_this_step_;  // how often each (scalar name, step) came since the step began
   int64_t step_start_ns_ = 0;
   uint32_t step_tid_ = 0;
   double step_half_max_ = -1;   // largest |x| of fp16/bf16 forward outputs in the current step
@@ -108,6 +110,7 @@ class Runtime
   int warnings_printed_ = 0;
   static constexpr int kMaxWarningLines = 3;
   std::string finding_json_;
+  std::string run_file_name_;  // nantrace_run_file_name's answer
   bool cuda_ready_ = false;
 };
 

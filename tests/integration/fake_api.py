@@ -44,6 +44,10 @@ class FakeApi:
     def run_dir(self):
         return self._run_dir
 
+    def run_file_name(self, stem, ext):
+        rank, world = getattr(self, "rank", None) or (-1, 1)
+        return "%s.rank%d.%s" % (stem, rank, ext) if world > 1 and rank >= 0 else "%s.%s" % (stem, ext)
+
     def set_rank(self, rank, world):
         self.rank = (rank, world)
 

@@ -543,5 +543,24 @@ class HookTest(unittest.TestCase):
         self.assertIn("argv", self.api.meta)
 
 
+
+class CudaTextTest(unittest.TestCase):
+    """The environment's CUDA line says what is there, never a bare version on a machine without a GPU."""
+
+    def test_each_case(self):
+        from nantrace_torch._context import cuda_text
+        self.assertEqual(cuda_text(None, None, None), "not available (PyTorch built without CUDA)")
+        self.assertEqual(cuda_text("13.2", None, None),
+                         "not available (PyTorch built for CUDA 13.2; no NVIDIA driver on this machine)")
+        self.assertIn("not used by this run so far", cuda_text("13.2", "570.86", None))
+        self.assertEqual(cuda_text("13.2", "570.86", "NVIDIA H200"), "CUDA 13.2 on NVIDIA H200 (NVIDIA driver 570.86)")
+
+    def test_this_machine(self):
+        from nantrace_torch import _context
+        line = _context.cuda_text(torch.version.cuda, _context._driver_version(), None)
+        if not os.path.exists("/proc/driver/nvidia/version"):
+            self.assertTrue(line.startswith("not available"), line)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -76,6 +76,16 @@ for rank in (0, 1):
     if r.get("rank") != rank or r.get("world_size") != 2:
         H.fail("report.rank%d.json: rank %r world_size %r" % (rank, r.get("rank"), r.get("world_size")))
 
+# Whatever a rank saves for `nantrace repro` is its own file: ranks never overwrite each other.
+repro_dir = os.path.join(run_dir, "repro")
+for name in sorted(os.listdir(repro_dir)) if os.path.isdir(repro_dir) else []:
+    if not re.fullmatch(r"origin_module\.rank[01]\.(pt|json)", name):
+        H.fail("repro/%s is not a rank's own file (want origin_module.rank<R>.pt/.json)" % name)
+for rank, r in reports.items():
+    clash = [n for n in r.get("notes", []) if "File exists" in n]
+    if clash:
+        H.fail("report.rank%d.json: ranks wrote one file: %s" % (rank, clash))
+
 # Every rank sees non-finite values. With GradScaler, rank 0's all-reduced NaN gradients are a
 # step the scaler skipped (handled, not a fault): then its report says so instead of a finding.
 for rank, r in reports.items():

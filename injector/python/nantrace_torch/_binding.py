@@ -84,6 +84,7 @@ _SIGNATURES = {
     "nantrace_active": ([], _c.c_int),
     "nantrace_config_int": ([_c.c_char_p], _c.c_int64),
     "nantrace_run_dir": ([], _c.c_char_p),
+    "nantrace_run_file_name": ([_c.c_char_p, _c.c_char_p], _c.c_char_p),
     "nantrace_set_rank": ([_c.c_int32, _c.c_int32], None),
     "nantrace_set_meta": ([_c.c_char_p, _c.c_char_p], None),
     "nantrace_step_begin": ([_c.c_int64], None),
@@ -153,6 +154,11 @@ class Binding:
     def run_dir(self):
         d = self._lib.nantrace_run_dir()
         return d.decode("utf-8", "replace") if d else None
+
+    def run_file_name(self, stem, ext):
+        """This process's name for a file in the run directory ("origin_module.rank1.pt")."""
+        n = self._lib.nantrace_run_file_name(_b(stem), _b(ext))
+        return n.decode("utf-8", "replace") if n else "%s.%s" % (stem, ext)
 
     def set_rank(self, rank, world):
         self._lib.nantrace_set_rank(int(rank), int(world))

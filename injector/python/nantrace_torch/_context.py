@@ -1,6 +1,7 @@
 """Run context: environment facts, the training config, the distributed rank, the device."""
 import json
 import os
+import re
 import platform
 import sys
 
@@ -35,11 +36,33 @@ def config_detail(path, argv=None):
     return _trainers.facts(cfg, argv if argv is not None else sys.argv)
 
 
+def _driver_version():
+    """The NVIDIA kernel driver's version, read from /proc without touching CUDA; None without one."""
+    try:
+        with open("/proc/driver/nvidia/version", encoding="utf-8", errors="replace") as f:
+            m = re.search(r"Kernel Module\s+([0-9][0-9.]*)", f.read(4096))
+        return m.group(1) if m else "unknown"
+    except OSError:
+        return None
+
+
+def cuda_text(built_for, driver, device_name):
+    """The environment's CUDA line, for people: what PyTorch was built for, whether a driver is
+    there, and the GPU once the host has used one (nantrace never initialises CUDA itself)."""
+    if not built_for:
+        return "not available (PyTorch built without CUDA)"
+    if driver is None:
+        return "not available (PyTorch built for CUDA %s; no NVIDIA driver on this machine)" % built_for
+    if device_name is None:
+        return "not used by this run so far (PyTorch built for CUDA %s; NVIDIA driver %s)" % (built_for, driver)
+    return "CUDA %s on %s (NVIDIA driver %s)" % (built_for, device_name, driver)
+
+
 def on_started():
     api = R.api
     api.set_meta("python", sys.version.split()[0])
     api.set_meta("torch", torch.__version__)
-    api.set_meta("cuda", str(torch.version.cuda) if torch.version.cuda else "none")
+    api.set_meta("cuda", cuda_text(torch.version.cuda, _driver_version(), None))
     api.set_meta("cpu", _cpu_name())
     api.set_meta("platform", platform.platform())
     api.set_meta("argv", " ".join([sys.executable] + list(sys.argv)))
@@ -49,7 +72,7 @@ def on_started():
         try:
             api.event(B.EVENT_CONFIG, os.path.abspath(path), R.dumps(config_detail(path, sys.argv)))
         except (OSError, ValueError) as e:
-            api.event(B.EVENT_NOTE, "config_unreadable", "could not read %s: %s" % (path, str(e)[:200]))
+            api.event(B.EVENT_NOTE, "The training config could not be read", "%s: %s" % (path, str(e)[:200]))
     on_step(0)
 
 
@@ -71,6 +94,7 @@ def on_step(step):
             d = torch.cuda.current_device()
             p = torch.cuda.get_device_properties(d)
             R.api.set_meta("device", "%s (sm_%d%d)" % (p.name, p.major, p.minor))
+            R.api.set_meta("cuda", cuda_text(torch.version.cuda, _driver_version() or "unknown", p.name))
             R.api.set_meta("device_capability", "%d.%d" % (p.major, p.minor))
             # Kineto's deviceProperties, for the finished trace's header (not shown in reports).
             R.api.set_meta("trace.device_properties", R.dumps([{

@@ -155,7 +155,8 @@ def _save_repro(module, args, kwargs, ac, path, mtype, step=None):
     run_dir = api.run_dir()
     if not run_dir:
         return
-    target = os.path.join(run_dir, "repro", "origin_module.pt")
+    # Per process (origin_module.rank1.pt): ranks share the run directory.
+    target = os.path.join(run_dir, "repro", api.run_file_name("origin_module", "pt"))
     try:
         os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
         payload = {
@@ -172,7 +173,7 @@ def _save_repro(module, args, kwargs, ac, path, mtype, step=None):
         with os.fdopen(fd, "wb") as f:
             (_orig_save or torch.save)(payload, f)
         os.replace(tmp, target)
-        side = os.path.join(os.path.dirname(target), "origin_module.json")
+        side = os.path.join(os.path.dirname(target), api.run_file_name("origin_module", "json"))
         fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
         meta = {k: v for k, v in payload.items() if k not in ("module", "args", "kwargs")}
         with os.fdopen(fd, "w") as f:

@@ -445,9 +445,9 @@ TEST(Analyzer, RecurrencesAndCheckLevelChangesAreReported) {
   EXPECT_EQ(r.finding.origin.step, 5);
   bool pinned = false, mode = false;
   for (auto& n : r.notes) {
-    pinned |= n.find("step 5") != std::string::npos && n.find("Net/enc_q") != std::string::npos &&
-              n.find("aten::exp") != std::string::npos;
-    mode |= n.find("module checks on every step") != std::string::npos;
+    pinned |= n == "At step 5 the first non-finite value was `aten::exp`'s output[0] inside `Net/enc_q` (forward; "
+                   "pinned by op-level checks).";
+    mode |= n == "From step 4, module outputs were checked on every step, because of a loss.";
   }
   EXPECT_TRUE(pinned);
   EXPECT_TRUE(mode);
