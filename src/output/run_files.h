@@ -28,4 +28,14 @@ struct ParsedRunFile {
 // or nullopt for any other name (single-process names included: callers test those by name).
 std::optional<ParsedRunFile> parse_run_file_name(const std::string& name, const std::string& ext);
 
+// A run whose only process wrote per-process files (a one-process mp.spawn: the rank joined
+// its launcher's directory before anyone knew it would be the only one): its report, trace
+// and repro files take the single-process names, so the run has one report and one trace and
+// no merged copy. Does nothing (nullopt) when several processes wrote reports or report.json
+// already exists. Returns the paths of the report.md and trace.json it leaves.
+struct PromotedFiles {
+  std::string report_md, trace_json;
+};
+std::optional<PromotedFiles> promote_single_process_files(const std::string& dir, std::string* error);
+
 }  // namespace nantrace

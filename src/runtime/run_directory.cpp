@@ -10,12 +10,12 @@
 
 namespace nantrace {
 
-RunDirectory plan_run_directory(const std::string& root, const std::string& run_dir) {
+RunDirectory plan_run_directory(const std::string& root, const std::string& run_dir, const std::string& owner_pid) {
   namespace fs = std::filesystem;
   RunDirectory d;
   if (!run_dir.empty()) {
     d.path = run_dir;
-    d.inherited = true;
+    d.inherited = !owner_pid.empty() && owner_pid != std::to_string(::getpid());
     return d;
   }
   char stamp[32];
@@ -43,7 +43,9 @@ bool create_run_directory(RunDirectory* dir, std::string* error) {
       return false;
     }
   }
-  if (::mkdir(dir->path.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (::mkdir(dir->path.c_str(), 0755) == 0) {
+    dir->made_here = true;
+  } else if (errno != EEXIST) {
     *error = "cannot create run directory '" + dir->path + "': " + std::strerror(errno);
     return false;
   }

@@ -85,13 +85,19 @@ bool Runtime::start(const char* frontend) {
   log::set_level(config_.log_level);
   // A child of the run (a rank, a spawned DataLoader worker) inherits the same environment:
   // only the process that chose the run directory reports bad settings on stderr.
-  if (config_.run_dir.empty())
+  const char* owner = std::getenv("NANTRACE_RUN_DIR_OWNER");
+  const bool child_of_run = !config_.run_dir.empty() && owner && std::to_string(::getpid()) != owner;
+  if (!child_of_run)
     for (auto& e : config_errors_) log::error(e);
   if (config_.disabled || config_.check_level == CheckLevel::Off) return false;
 
-  dir_ = plan_run_directory(config_.output_root, config_.run_dir);
-  // Children of this process (mp.spawn / torchrun ranks) join the same run directory.
-  if (!dir_.inherited) ::setenv("NANTRACE_RUN_DIR", dir_.path.c_str(), 1);
+  dir_ = plan_run_directory(config_.output_root, config_.run_dir, owner ? owner : "");
+  // Children of this process (mp.spawn / torchrun ranks) join the same run directory, and
+  // know from the owner that they are children (their files are named per process).
+  if (!dir_.inherited) {
+    ::setenv("NANTRACE_RUN_DIR", dir_.path.c_str(), 1);
+    ::setenv("NANTRACE_RUN_DIR_OWNER", std::to_string(::getpid()).c_str(), 1);
+  }
   // torchrun tells each rank who it is before torch.distributed is initialised.
   int64_t env_rank = -1, env_world = 0;
   if (const char* r = std::getenv("RANK")) parse_int_in_range(r, 0, 1 << 20, &env_rank);
@@ -145,7 +151,9 @@ bool Runtime::materialize_locked() {
   });
   if (rank_ >= 0 && world_size_ > 1) trace_.set_rank(rank_, world_size_);
   install_crash_handlers();
-  log::info("run directory: " + dir_.path);
+  // Once per run at the start: by the process that made the directory (the first rank to
+  // write), or by its owner; the owner says it again at the end.
+  if (dir_.made_here || !dir_.inherited) log::info("run directory: " + dir_.path);
   return true;
 }
 
@@ -508,9 +516,14 @@ void Runtime::stop() {
   } else {
     log::info(announce::finding(f));
   }
-  log::info("report: " + dir_.path + "/" + file_name("report", "md"));
-  log::info("trace: " + trace_file_ + " (open in https://ui.perfetto.dev or chrome://tracing)");
-  log::info("run directory: " + dir_.path);
+  // A child whose rank is not known writes pid-named files that its launcher renames (the
+  // only process) or merges: the launcher names the files that stay.
+  const bool pid_named = dir_.inherited && !(rank_ >= 0 && world_size_ > 1);
+  if (!pid_named) {
+    log::info("report: " + dir_.path + "/" + file_name("report", "md"));
+    log::info("trace: " + trace_file_ + " (open in https://ui.perfetto.dev or chrome://tracing)");
+  }
+  if (!dir_.inherited) log::info("run directory: " + dir_.path);
 }
 
 void Runtime::on_fatal_signal(int sig, const std::string& backtrace) {
@@ -556,6 +569,14 @@ void Runtime::merge_children_locked() {
   if (dir_.inherited) return;
   struct stat st {};
   if (::stat(dir_.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  std::string error;
+  if (const auto single = promote_single_process_files(dir_.path, &error)) {
+    log::info("report: " + single->report_md);
+    log::info("trace: " + single->trace_json + " (open in https://ui.perfetto.dev or chrome://tracing)");
+    log::info("run directory: " + dir_.path);
+    return;
+  }
+  if (!error.empty()) log::warn("cannot give the one process's files their single-process names: " + error);
   const MergeResult m = merge_run_directory(dir_.path);
   for (auto& e : m.errors) log::warn("merge: " + e);
   if (m.ranks_merged == 0) return;

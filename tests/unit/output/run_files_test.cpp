@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "../temp_files.h"
+
 namespace nantrace {
 namespace {
 
@@ -26,6 +31,48 @@ TEST(RunFiles, OtherNamesAreNotRunFiles) {
                         "trace.rank1234567890.json", ".rank1.json", "trace.rank1.json.tmp", "Trace.rank1.json",
                         "report.rank-1.json", "a.b.rank1.json"})
     EXPECT_FALSE(parse_run_file_name(n, "json")) << n;
+}
+
+class PromoteTest : public testing::TempDirTest {
+ protected:
+  void put(const std::string& name, const std::string& text) {
+    std::filesystem::create_directories(std::filesystem::path(dir_ + "/" + name).parent_path());
+    std::ofstream(dir_ + "/" + name) << text;
+  }
+  bool has(const std::string& name) const { return std::filesystem::exists(dir_ + "/" + name); }
+};
+
+TEST_F(PromoteTest, TheOnlyProcessOfARunGetsTheSingleProcessNames) {
+  put("report.pid77.json", R"({"notes": ["saved: run/repro/origin_module.pid77.pt"]})");
+  put("report.pid77.md", "see repro/origin_module.pid77.pt");
+  put("trace.pid77.json", "[]");
+  put("repro/origin_module.pid77.pt", "blob");
+  std::string error;
+  const auto p = promote_single_process_files(dir_, &error);
+  ASSERT_TRUE(p) << error;
+  EXPECT_EQ(p->report_md, dir_ + "/report.md");
+  for (const char* f : {"report.json", "report.md", "trace.json", "repro/origin_module.pt"}) EXPECT_TRUE(has(f)) << f;
+  for (const char* f : {"report.pid77.json", "report.pid77.md", "trace.pid77.json", "repro/origin_module.pid77.pt"})
+    EXPECT_FALSE(has(f)) << f;
+  EXPECT_EQ(testing::read_all(dir_ + "/report.md"), "see repro/origin_module.pt");
+  EXPECT_NE(testing::read_all(dir_ + "/report.json").find("repro/origin_module.pt\""), std::string::npos);
+}
+
+TEST_F(PromoteTest, SeveralProcessesKeepTheirOwnFiles) {
+  put("report.rank0.json", "{}");
+  put("report.rank1.json", "{}");
+  std::string error;
+  EXPECT_FALSE(promote_single_process_files(dir_, &error));
+  EXPECT_TRUE(has("report.rank0.json"));
+  EXPECT_TRUE(error.empty());
+}
+
+TEST_F(PromoteTest, AnExistingSingleReportIsNeverOverwritten) {
+  put("report.json", "mine");
+  put("report.pid5.json", "{}");
+  std::string error;
+  EXPECT_FALSE(promote_single_process_files(dir_, &error));
+  EXPECT_EQ(testing::read_all(dir_ + "/report.json"), "mine");
 }
 
 }  // namespace

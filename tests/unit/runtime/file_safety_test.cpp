@@ -96,9 +96,13 @@ TEST_F(FileSafetyTest, PlannedRunDirectoryIsAbsoluteAndUnderTheRoot) {
   EXPECT_EQ(d.path.rfind(fs::canonical(out_).string() + "/runs/", 0), 0u) << d.path;
   EXPECT_NE(d.path.find("-" + std::to_string(::getpid())), std::string::npos) << d.path;
 
-  RunDirectory inherited = plan_run_directory("runs", out_ + "/parent_run");
+  // NANTRACE_RUN_DIR set by a parent of the run (its owner, another process): a child.
+  RunDirectory inherited = plan_run_directory("runs", out_ + "/parent_run", "1");
   EXPECT_TRUE(inherited.inherited);
   EXPECT_EQ(inherited.path, out_ + "/parent_run");
+  // Set by the user (no owner), or owned by this very process: not a child.
+  EXPECT_FALSE(plan_run_directory("runs", out_ + "/chosen").inherited);
+  EXPECT_FALSE(plan_run_directory("runs", out_ + "/chosen", std::to_string(::getpid())).inherited);
 }
 
 TEST_F(FileSafetyTest, CreatesRunDirectoryAndItsParents) {
