@@ -44,6 +44,18 @@ std::string origin_located(const Finding& f) {
   return line;
 }
 
+std::string origin_moved(const CheckRecord& seen, const Finding& f) {
+  const std::string where = f.origin.site.module_path.empty() ? "the loss computation" : f.origin.site.module_path;
+  std::string line = "the first value seen non-finite (" + std::string(to_string(seen.site.phase)) +
+                     (seen.site.module_path.empty() ? "" : ", " + seen.site.module_path) +
+                     ") is not where it was born: ";
+  if (module_path_encloses(f.origin.site.module_path, seen.site.module_path))
+    line += "its inputs were already non-finite, and it was born in " + where + "'s own code between its submodules";
+  else
+    line += "the origin is " + where + " (" + to_string(f.origin.site.phase) + "), see the report's Why";
+  return line;
+}
+
 std::string fix(const Finding& f) { return "fix: " + f.recommendation.headline; }
 
 }  // namespace announce

@@ -22,6 +22,8 @@ std::string finding(const Finding& f);
 // "fix: <the recommendation's headline>"
 // A recurrence located the origin of a value first seen where nothing before it was checked.
 std::string origin_located(const Finding& f);
+// The origin moved after it was first announced (followed back into an enclosing module's code).
+std::string origin_moved(const CheckRecord& seen, const Finding& f);
 std::string fix(const Finding& f);
 
 }  // namespace announce

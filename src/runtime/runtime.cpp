@@ -374,6 +374,7 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     origin_reported_ = true;
     const Finding f = analyzer_.finding();
     log::warn(announce::first_nonfinite(f.origin));
+    announced_origin_ = f.origin;
     // Process-scoped: in a merged trace only the merge's "the fault began here" is global.
     trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
                   {{"step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
@@ -385,11 +386,28 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
   if (outcome.origin_located) {
     const Finding f = analyzer_.finding();
     log::warn(announce::origin_located(f));
+    announced_origin_ = f.origin;
     trace_.marker("NaN/Inf origin located: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
                   {{"step", f.step()}, {"located_at_step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
                    {"module", f.origin.site.module_path}, {"tensor", f.origin.site.tensor_name}});
     report_dirty_ = true;
   }
+}
+
+// The evidence that came after the first announcement moved the origin (followed back into an
+// enclosing module's code): stderr says in one line why, and the trace marks the origin the
+// report names, so that stderr, the report and the trace tell one story.
+void Runtime::announce_origin_moved_locked() {
+  if (!announced_origin_) return;
+  const Finding f = analyzer_.finding();
+  if (!f.found || (f.origin.site.module_path == announced_origin_->site.module_path &&
+                   f.origin.site.phase == announced_origin_->site.phase))
+    return;
+  log::warn(announce::origin_moved(*announced_origin_, f));
+  trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
+                {{"step", f.step()}, {"phase", to_string(f.origin.site.phase)}, {"module", f.origin.site.module_path},
+                 {"op", f.op}, {"kind", to_string(f.kind)}, {"first_seen_at", announced_origin_->site.module_path}});
+  announced_origin_ = f.origin;
 }
 
 void Runtime::scalar(const std::string& name, double value, int64_t step) {
@@ -499,6 +517,7 @@ void Runtime::stop() {
   if (outcome.new_origin) {
     after_check(analyzer_.finding().origin, outcome);
   }
+  announce_origin_moved_locked();
   end_step_locked(now_ns());
   finish_trace_locked();
   if (dir_.inherited && rank_ >= 0 && world_size_ > 1) {

@@ -77,6 +77,7 @@ class Runtime
   // Creates the run directory and the trace on the first record; false when that failed.
   bool materialize_locked();
   void merge_children_locked();
+  void announce_origin_moved_locked();
   // Ends the trace: the finished object form under its final (rank-)name, or the array form
   // renamed when finishing fails.
   void finish_trace_locked();
@@ -105,6 +106,7 @@ class Runtime
   uint32_t step_tid_ = 0;
   double step_half_max_ = -1;   // largest |x| of fp16/bf16 forward outputs in the current step
   bool origin_reported_ = false;
+  std::optional<CheckRecord> announced_origin_;  // the origin as stderr and the trace first named it
   bool report_dirty_ = false;
   uint64_t nonfinite_markers_ = 0;
   int warnings_printed_ = 0;

@@ -11,6 +11,7 @@ import re
 import shutil
 
 import nt_harness as H
+import one_story as O
 import trace_check as T
 
 a = H.parse_args([("--scenario", {"required": True})])
@@ -40,6 +41,9 @@ for want in notes_contain:
         bad.append("no note contains %r (notes: %s)" % (want, json.dumps(rep.get("notes", []))[:1500]))
 # Every scenario's trace follows the viewers' rules (trace_check.py).
 bad += T.check_file(os.path.join(rd, "trace.json"), finished=True, rank=0)
+# stderr, report.md, report.json and the trace tell one story (one_story.py).
+with open(os.path.join(rd, "report.md"), encoding="utf-8") as f:
+    bad += O.check(p.stderr.decode("utf-8", "replace"), rep, f.read(), os.path.join(rd, "trace.json"))
 if bad:
     H.fail("report differs from expected.json or the trace breaks a rule:\n  " + "\n  ".join(bad) +
            "\nfinding: " + json.dumps(rep.get("finding", {}), indent=1)[:3000], p)

@@ -11,6 +11,7 @@ import os
 import shutil
 
 import nt_harness as H
+import one_story as O
 import trace_check as T
 
 SITES = {("TinyVits/enc_q", "aten::exp"), ("TinyVits/dec.resblocks.1", "aten::add")}
@@ -57,6 +58,8 @@ for want in ("finding: fp16 overflow at step 16 (forward) in %s, op %s" % (f.get
 # every trace, as for torch.profiler's).
 trace = os.path.join(rd, "trace.json")
 bad += T.check_file(trace, finished=True, rank=0)
+with open(os.path.join(rd, "report.md"), encoding="utf-8") as md_file:
+    bad += O.check(p.stderr.decode("utf-8", "replace"), rep, md_file.read(), trace)
 _, events, _ = T.load(trace)
 ours = sorted({s for steps in T.steps_of(events).values() for s in steps})
 if ours != list(range(1, len(ours) + 1)) or len(ours) < 16:

@@ -7,6 +7,7 @@ import shutil
 import textwrap
 
 import nt_harness as H
+import one_story as O
 import trace_check as T
 
 SCRIPT = textwrap.dedent('''
@@ -55,6 +56,8 @@ if extra:
 rep = H.load_report(rd)
 bad = H.subset_mismatches({"found": True, "kind": "bad_input", "step": 3, "phase": "input"}, rep["finding"])
 bad += T.check_file(os.path.join(rd, "trace.json"), finished=True, rank=0)
+with open(os.path.join(rd, "report.md"), encoding="utf-8") as f:
+    bad += O.check(err, rep, f.read(), os.path.join(rd, "trace.json"))
 if bad:
     H.fail("\n  ".join(bad), p)
 print("ok spawn with one process: %s" % files)
