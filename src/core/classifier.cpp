@@ -77,16 +77,26 @@ Classification classify_fault(const FaultEvidence& e) {
   const bool has_nan = s.nan_count > 0;
 
   // Pin the op: the first replayed op whose output is non-finite; its inputs sit next to it.
+  // An op whose inputs were already non-finite (a transpose of weights an update made NaN, a
+  // view, a copy) only carried the value: it is never named, and the value is propagated.
   c.op = o.site.op;
   for (size_t i = 0; i < e.replay.size(); ++i) {
     const CheckRecord& r = e.replay[i];
     if (r.site.role != Role::Replay || !has_nonfinite(r.stats)) continue;
+    std::vector<CheckRecord> inputs;
+    for (size_t j = i; j-- > 0 && e.replay[j].site.role == Role::Input && e.replay[j].site.op == r.site.op;)
+      inputs.insert(inputs.begin(), e.replay[j]);
+    for (size_t j = i + 1; j < e.replay.size() && e.replay[j].site.role == Role::Input && e.replay[j].site.op == r.site.op; ++j)
+      inputs.push_back(e.replay[j]);
+    if (any_nonfinite(inputs)) {
+      c.kind = FaultKind::Propagated;
+      c.explanation = "re-running the module, its first non-finite op output (`" + r.site.op +
+                      "`) came from inputs that were already non-finite: the value was carried, not made, there";
+      return c;
+    }
     c.op = r.site.op;
     c.op_record = &r;
-    for (size_t j = i; j-- > 0 && e.replay[j].site.role == Role::Input && e.replay[j].site.op == r.site.op;)
-      c.op_inputs.insert(c.op_inputs.begin(), e.replay[j]);
-    for (size_t j = i + 1; j < e.replay.size() && e.replay[j].site.role == Role::Input && e.replay[j].site.op == r.site.op; ++j)
-      c.op_inputs.push_back(e.replay[j]);
+    c.op_inputs = std::move(inputs);
     break;
   }
   if (c.op_inputs.empty() && !o.site.op.empty()) c.op_inputs = e.inputs;  // op-level check: its inputs are the site's

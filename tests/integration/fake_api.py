@@ -86,6 +86,19 @@ class FakeApi:
     def origin_found(self):
         return 0
 
+    def finding_json(self):
+        """The library's answer to "which module is the origin", simplified: the first
+        non-finite forward output, moved out by the origin_in_code events that followed it."""
+        from nantrace_torch import _binding as B
+        o = self.first_bad(role=0)
+        if o is None or o.phase != B.PHASE_FORWARD:
+            return "{}"
+        module = o.path.decode() if isinstance(o.path, bytes) else o.path
+        for _, kind, _, detail in self.events:
+            if kind == B.EVENT_ORIGIN_IN_CODE and isinstance(detail, dict) and detail.get("module"):
+                module = detail["module"]
+        return json.dumps({"found": True, "phase": "forward", "module_path": module, "capture_module": module})
+
     def first_bad(self, **where):
         for c in self.checks:
             if not c.finite and all(getattr(c, k) == v for k, v in where.items()):

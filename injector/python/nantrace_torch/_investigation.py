@@ -86,10 +86,21 @@ def on_nonfinite_output(frame, module, args, kwargs):
         module, args, kwargs, path, mtype = anc.module, anc.args, anc.kwargs, anc.path, anc.mtype
         on_cpu = True
     arm_op_level(path)
-    if not _replayed and on_cpu:
+    if not _replayed and on_cpu and _is_origin(path):
         _replayed = True
         from . import _replay
         _replay.replay_and_verify(module, args, kwargs, path, mtype)
+
+
+def _is_origin(path):
+    """Whether the library's origin is (now) the module at `path`: the replay, its fix check and
+    the repro are the origin's, at the origin's moment, or nothing (a non-finite output after
+    the origin, say a module at the step after a loss made NaN, is not replayed)."""
+    try:
+        finding = json.loads(R.api.finding_json())
+    except ValueError:
+        return False
+    return isinstance(finding, dict) and finding.get("capture_module") == path.decode("utf-8", "replace")
 
 
 def _follow_back():

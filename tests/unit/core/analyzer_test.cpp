@@ -193,6 +193,22 @@ TEST(Analyzer, ReplayPinsTheOpAndItsInputs) {
   EXPECT_TRUE(clamp_advice);
 }
 
+TEST(Analyzer, AnOpThatOnlyCarriedNonFiniteInputsIsNeverNamed) {
+  // The replay's first non-finite op output is a transpose of weights already NaN: it carried
+  // the value; naming it as the op that made it would be false.
+  Analyzer a;
+  a.on_step_begin(6);
+  a.on_check(check(6, Phase::Forward, "Net/fc", DType::F32, 16));
+  a.on_check(check(6, Phase::Forward, "Net/fc", DType::F32, 0, 0, 0, 3.0, Role::Input, "args[0]"));
+  a.on_check(check(6, Phase::Forward, "Net/fc", DType::F32, 16, 0, 0, 0.0, Role::Input, "input[0]", "aten::t"));
+  a.on_check(check(6, Phase::Forward, "Net/fc", DType::F32, 16, 0, 0, 0.0, Role::Replay, "output", "aten::t"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::Propagated);
+  EXPECT_TRUE(f.op.empty()) << f.op;
+  EXPECT_TRUE(f.replay.empty());
+  EXPECT_NE(f.explanation.find("carried"), std::string::npos) << f.explanation;
+}
+
 TEST(Analyzer, ProtocolNamesInANoteAreFreeTextNotEvidence) {
   // NT_EVENT_NOTE is free text: a note that happens to be called "replay_start" opens no
   // evidence window and moves nothing; it is shown as a note.
