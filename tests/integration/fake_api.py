@@ -51,6 +51,9 @@ class FakeApi:
     def set_rank(self, rank, world):
         self.rank = (rank, world)
 
+    def set_progress_bar(self, active):
+        self.progress_bar = bool(active)
+
     def set_meta(self, k, v):
         self.meta[k] = v
 

@@ -87,6 +87,7 @@ _SIGNATURES = {
     "nantrace_run_file_name": ([_c.c_char_p, _c.c_char_p], _c.c_char_p),
     "nantrace_set_rank": ([_c.c_int32, _c.c_int32], None),
     "nantrace_set_meta": ([_c.c_char_p, _c.c_char_p], None),
+    "nantrace_set_progress_bar": ([_c.c_int32], None),
     "nantrace_step_begin": ([_c.c_int64], None),
     "nantrace_scope_push": ([_c.c_int32, _c.c_char_p, _c.c_char_p], None),
     "nantrace_scope_pop": ([], None),
@@ -162,6 +163,9 @@ class Binding:
 
     def set_rank(self, rank, world):
         self._lib.nantrace_set_rank(int(rank), int(world))
+
+    def set_progress_bar(self, active):
+        self._lib.nantrace_set_progress_bar(1 if active else 0)
 
     def set_meta(self, key, value):
         self._lib.nantrace_set_meta(_b(key), _b(value))

@@ -76,9 +76,26 @@ def on_started():
     on_step(0)
 
 
+_progress_bar = False
+
+
+def progress_bar_active():
+    """Whether a tqdm bar is open (tqdm keeps its live bars in tqdm.std.tqdm._instances)."""
+    std = sys.modules.get("tqdm.std")
+    cls = getattr(std, "tqdm", None) if std is not None else None
+    try:
+        return bool(cls is not None and len(getattr(cls, "_instances", ())) > 0)
+    except TypeError:
+        return False
+
+
 def on_step(step):
     """At each step boundary: cheap checks for facts that become known later."""
-    global _rank_known, _device_known
+    global _rank_known, _device_known, _progress_bar
+    bar = progress_bar_active()
+    if bar != _progress_bar:
+        _progress_bar = bar
+        R.api.set_progress_bar(bar)
     if not _rank_known:
         dist = getattr(torch, "distributed", None)
         if dist is not None and dist.is_available() and dist.is_initialized():
@@ -110,5 +127,5 @@ def install():
 
 
 def reset_for_tests():
-    global _rank_known, _device_known
-    _rank_known = _device_known = False
+    global _rank_known, _device_known, _progress_bar
+    _rank_known = _device_known = _progress_bar = False
