@@ -62,9 +62,29 @@ bool weak_fp16_device(const std::string& name) {
 Recommendation advise(const Finding& f, const AdviceContext& ctx) {
   Recommendation r;
   if (!f.found) {
-    if (ctx.benign_skips > 0) {
+    if (ctx.blowup) {
+      const LossBlowup& b = *ctx.blowup;
+      r.headline = "No NaN or Inf, but training blew up: the loss jumped from about " + num(b.baseline) + " to about " +
+                   num(b.level) + " at step " + std::to_string(b.begin_step) + " and stayed there.";
+      if (!b.module.empty())
+        r.evidence.push_back("At step " + std::to_string(b.begin_step) + " the largest |x| of `" + b.module + "` jumped " +
+                             num(b.module_jump) + "x over its level in the steps before, the largest jump of any module.");
+      add_lr_advice(r, ctx, true);
+      if (ctx.benign_skips > 0)
+        r.evidence.push_back("GradScaler skipped " + std::to_string(ctx.benign_skips) +
+                             " step(s) on Inf in scaled gradients, but the loss did not come back: the skips hid a "
+                             "divergence, they did not fix it.");
+    } else if (ctx.benign_skips > 0 && ctx.skips_recovered.value_or(false)) {
       r.headline = "No fault: GradScaler skipped " + std::to_string(ctx.benign_skips) +
-                   " step(s) with Inf in scaled gradients and recovered — that is loss scaling working as intended.";
+                   " step(s) with Inf in scaled gradients and the loss came back to its level before them — that "
+                   "is loss scaling working as intended.";
+    } else if (ctx.benign_skips > 0 && ctx.skips_recovered.has_value()) {
+      r.headline = "No NaN reached the weights, but the loss did not come back after GradScaler skipped " +
+                   std::to_string(ctx.benign_skips) + " step(s): check the loss curve.";
+    } else if (ctx.benign_skips > 0) {
+      r.headline = "No fault seen: GradScaler skipped " + std::to_string(ctx.benign_skips) +
+                   " step(s) with Inf in scaled gradients; whether the loss came back is not known (no loss was "
+                   "seen before and after the skips).";
     } else {
       r.headline = "No non-finite value was seen.";
     }

@@ -23,6 +23,8 @@ struct AdviceContext {
   double growth = 1.0;                // magnitude / grad-norm growth over recent steps
   std::string last_checkpoint;        // last checkpoint saved before the fault
   int64_t benign_skips = 0;
+  std::optional<bool> skips_recovered;  // the loss came back after the skips (nullopt: not known)
+  std::optional<LossBlowup> blowup;     // a blow-up of the loss without NaN
 };
 
 // GTX 16xx, Pascal (P100/GTX 10xx), Tesla T4 (sm_75): weak or unstable fp16.

@@ -347,7 +347,19 @@ std::string Analyzer::capture_target() const {
   return origin_->site.module_path;
 }
 
-void Analyzer::on_scalar(const ScalarRecord& s) { add_series(s.name, s.step, s.value); }
+std::optional<LossBlowup> Analyzer::on_scalar(const ScalarRecord& s) {
+  add_series(s.name, s.step, s.value);
+  if (s.name != "loss") return std::nullopt;
+  std::optional<LossBlowup> b = loss_watch_.observe(s.step, s.value);
+  if (b) {
+    if (auto jump = headroom_.largest_jump(b->begin_step)) {
+      b->module = jump->first;
+      b->module_jump = jump->second;
+    }
+    blowup_ = b;
+  }
+  return b;
+}
 
 void Analyzer::on_meta(const std::string& key, const std::string& value) { meta_[key] = value; }
 
@@ -422,6 +434,8 @@ AdviceContext Analyzer::advice_context(const Finding& f) const {
   ctx.growth = recent_growth();
   ctx.last_checkpoint = checkpoint_before_fault_;
   ctx.benign_skips = benign_skip_total_;
+  if (!benign_skips_.empty()) ctx.skips_recovered = loss_watch_.recovered_after(benign_skips_.front().step);
+  ctx.blowup = blowup_;
   return ctx;
 }
 
@@ -537,6 +551,8 @@ Report Analyzer::build_report() const {
   r.checks = checks_;
   r.nonfinite_checks = nonfinite_checks_;
   r.notes = notes_;
+  r.blowup = blowup_;
+  if (!benign_skips_.empty()) r.skips_recovered = loss_watch_.recovered_after(benign_skips_.front().step);
   for (auto& c : check_mode_changes_) r.notes.push_back(c);
   for (auto& [step, rec] : recurrences_) {
     std::string line = "At step " + std::to_string(step) + " the first non-finite value was ";

@@ -39,7 +39,8 @@ class Analyzer {
   void on_step_begin(int64_t step);
   CheckOutcome on_check(const CheckRecord& rec);
   CheckOutcome on_event(const EventRecord& ev);
-  void on_scalar(const ScalarRecord& s);
+  // A scalar; returns the loss blow-up this value confirmed, if any (for the stderr line).
+  std::optional<LossBlowup> on_scalar(const ScalarRecord& s);
   void on_meta(const std::string& key, const std::string& value);
   // End of the run: a pending candidate (non-finite gradient not yet settled) is decided.
   CheckOutcome finish();
@@ -105,6 +106,8 @@ class Analyzer {
   std::vector<HeadroomWarning> warnings_;
   HeadroomTracker headroom_;
   std::map<std::string, std::map<int64_t, double>> series_;
+  LossWatch loss_watch_;
+  std::optional<LossBlowup> blowup_;  // with the module that jumped
   std::string last_checkpoint_;
   std::string checkpoint_before_fault_;
   std::map<std::string, std::string> meta_;

@@ -89,6 +89,22 @@ std::optional<HeadroomWarning> HeadroomTracker::observe(int64_t step, const std:
   return w;
 }
 
+std::optional<std::pair<std::string, double>> HeadroomTracker::largest_jump(int64_t step) const {
+  std::optional<std::pair<std::string, double>> best;
+  for (const auto& [k, t] : modules_) {
+    double at = -1, before = 0;
+    int n = 0;
+    for (auto it = t.per_step.rbegin(); it != t.per_step.rend(); ++it) {
+      if (it->first == step) at = it->second;
+      else if (it->first < step && n < 5) before = std::max(before, it->second), ++n;
+    }
+    if (at < 0 || n == 0 || !(before > 0)) continue;
+    const double jump = at / before;
+    if (!best || jump > best->second) best = std::make_pair(k.substr(0, k.find('\x1f')), jump);
+  }
+  return best;
+}
+
 std::map<int64_t, double> HeadroomTracker::history(const std::string& module_path, DType dtype) const {
   std::map<int64_t, double> out;
   auto it = modules_.find(key(module_path, dtype));

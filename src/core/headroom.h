@@ -31,6 +31,10 @@ class HeadroomTracker {
   static constexpr double kTrendBinades = 6.0;  // trend warnings only within 64x of the max
   static constexpr size_t kMaxModules = 20000;
 
+  // The module whose largest |x| at `step` is the most above its largest over the steps
+  // before (up to 5 of them): (path, factor), or nullopt when no module has both.
+  std::optional<std::pair<std::string, double>> largest_jump(int64_t step) const;
+
  private:
   struct ModuleTrack {
     DType dtype = DType::F16;

@@ -103,6 +103,8 @@ Report merge_reports(const std::vector<RankReport>& ranks) {
   out.finding = base->report.finding;
   out.culprit_magnitude = base->report.culprit_magnitude;
   out.culprit_dtype = base->report.culprit_dtype;
+  out.blowup = base->report.blowup;
+  out.skips_recovered = base->report.skips_recovered;
   out.last_checkpoint_before_fault = base->report.last_checkpoint_before_fault;
   out.environment = base->report.environment;
   out.run_dir = base->report.run_dir;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/loss_watch.h"
 #include "nantrace/nantrace.h"
 
 namespace nantrace {
@@ -184,6 +185,8 @@ struct Report {
   int32_t rank = -1, world_size = 1;
   std::string run_dir;
   std::vector<std::string> notes;  // degraded features, skipped checks, etc.
+  std::optional<LossBlowup> blowup;     // the loss jumped orders of magnitude and stayed, without NaN
+  std::optional<bool> skips_recovered;  // after GradScaler's skips the loss came back (nullopt: unknown)
 };
 
 }  // namespace nantrace

@@ -388,6 +388,19 @@ void read_report(const json& j, Report* r) {
     r->series[it.key()] = points_at(it.value(), "series." + it.key());
   r->culprit_magnitude = points_at(field(j, "", "culprit_magnitude"), "culprit_magnitude");
   if (j.contains("culprit_dtype")) r->culprit_dtype = dtype_at(j, "", "culprit_dtype");
+  if (j.contains("loss_blowup") && !j["loss_blowup"].is_null()) {
+    const json& b = object_at(j, "", "loss_blowup");
+    LossBlowup x;
+    x.begin_step = int64_at(b, "loss_blowup", "begin_step");
+    x.confirmed_step = int64_at(b, "loss_blowup", "confirmed_step");
+    x.baseline = double_at(b, "loss_blowup", "baseline");
+    x.level = double_at(b, "loss_blowup", "level");
+    x.module = string_at(b, "loss_blowup", "module");
+    x.module_jump = double_at(b, "loss_blowup", "module_jump");
+    r->blowup = x;
+  }
+  if (j.contains("skips_recovered") && !j["skips_recovered"].is_null())
+    r->skips_recovered = bool_at(j, "", "skips_recovered");
   r->last_checkpoint_before_fault = string_or_null_at(j, "", "last_checkpoint_before_fault");
   const json& env = object_at(j, "", "environment");
   for (auto it = env.begin(); it != env.end(); ++it) r->environment[it.key()] = as_string(it.value(), "environment." + it.key());
@@ -431,6 +444,14 @@ json report_to_json(const Report& r) {
               {"series", series},
               {"culprit_magnitude", points_to_json(r.culprit_magnitude)},
               {"culprit_dtype", to_string(r.culprit_dtype)},
+              {"loss_blowup", r.blowup ? json{{"begin_step", r.blowup->begin_step},
+                                              {"confirmed_step", r.blowup->confirmed_step},
+                                              {"baseline", strict_json::number(r.blowup->baseline)},
+                                              {"level", strict_json::number(r.blowup->level)},
+                                              {"module", r.blowup->module},
+                                              {"module_jump", strict_json::number(r.blowup->module_jump)}}
+                                       : json(nullptr)},
+              {"skips_recovered", r.skips_recovered ? json(*r.skips_recovered) : json(nullptr)},
               {"last_checkpoint_before_fault", op_or_null(r.last_checkpoint_before_fault)},
               {"environment", env},
               {"summary", {{"steps", r.steps_seen}, {"checks", r.checks}, {"nonfinite_checks", r.nonfinite_checks}}},

@@ -310,7 +310,7 @@ History known_history(const std::string& name) {
             "Near 1 before the fault, the loss scale was too low to carry the gradients: they underflowed to zero.",
             "", INFINITY, true};
   if (name == "loss")
-    return {"Loss per step", "loss", "The loss the script computed, up to and after the fault.", "", INFINITY};
+    return {"Loss per step", "loss", "The loss the script computed at each step.", "", INFINITY};
   const size_t hash = name.rfind(" #");
   if (hash != std::string::npos && hash > 0 && name.find_first_not_of("0123456789", hash + 2) == std::string::npos) {
     // "loss #2": the second value of one name in a step (a GAN's discriminator and generator).
@@ -360,6 +360,14 @@ void histories_section(const Report& r, std::ostringstream& o) {
   }
 }
 
+// "Recovered" only when the loss showed it (LossWatch::recovered_after).
+std::string recovery_text(const Report& r) {
+  if (r.blowup) return "the loss did not come back: it blew up (below).";
+  if (!r.skips_recovered) return "whether training recovered is not known (no loss was seen before and after).";
+  return *r.skips_recovered ? "the loss came back to its level before the skips (handled, not a fault)."
+                            : "the loss did not come back to its level before the skips.";
+}
+
 void evidence_section(const Report& r, std::ostringstream& o) {
   const Finding& f = r.finding;
   o << "\n## Evidence\n";
@@ -386,11 +394,23 @@ void evidence_section(const Report& r, std::ostringstream& o) {
   if (r.benign_skips.empty()) {
     o << "None.\n";
   } else {
-    o << "GradScaler found inf in the scaled gradients, skipped the step and lowered the scale; training "
-         "recovered.\n\n| step | scale before | scale after | inf first seen at |\n|---:|---:|---:|---|\n";
+    o << "GradScaler found inf in the scaled gradients, skipped the step and lowered the scale; "
+      << recovery_text(r) << "\n\n| step | scale before | scale after | inf first seen at |\n|---:|---:|---:|---|\n";
     for (const auto& s : r.benign_skips)
       o << "| " << s.step << " | " << num(s.scale_before) << " | " << num(s.scale_after) << " | "
         << (s.first_site.empty() ? "-" : cell(s.first_site)) << " |\n";
+  }
+
+  if (r.blowup) {
+    const LossBlowup& b = *r.blowup;
+    o << "\n### Loss blow-up without NaN\n\n"
+      << "The loss jumped from about " << num(b.baseline) << " (median of the steps before) to about " << num(b.level)
+      << " at step " << b.begin_step << " and stayed above " << num(LossWatch::kFactor) << "x its level for "
+      << LossWatch::kConfirmSteps << " steps (confirmed at step " << b.confirmed_step << ").";
+    if (!b.module.empty())
+      o << " The module whose largest |x| jumped most at step " << b.begin_step << ": " << code(b.module) << " ("
+        << num(b.module_jump) << "x).";
+    o << "\n";
   }
 
   o << "\n### Early warnings\n\n";
@@ -470,8 +490,8 @@ std::string render_markdown(const Report& original) {
     o << "No non-finite value (NaN or ±Inf) was seen: " << r.checks << " checks over " << r.steps_seen << " steps, "
       << r.nonfinite_checks << " non-finite.";
     if (!r.benign_skips.empty())
-      o << " GradScaler skipped " << r.benign_skips.size() << " step(s) on inf in scaled gradients and recovered "
-        << "(handled, not a fault).";
+      o << " GradScaler skipped " << r.benign_skips.size() << " step(s) on inf in scaled gradients; "
+        << recovery_text(r);
     o << "\n";
   }
   recommendation_section(f.recommendation, o);

@@ -56,6 +56,14 @@ std::string origin_moved(const CheckRecord& seen, const Finding& f) {
   return line;
 }
 
+std::string loss_blowup(const LossBlowup& b) {
+  std::ostringstream o;
+  o << "warning: the loss blew up without NaN: from about " << b.baseline << " to about " << b.level << " at step "
+    << b.begin_step << ", and it stayed there";
+  if (!b.module.empty()) o << "; the largest jump was in " << b.module << " (" << b.module_jump << "x)";
+  return o.str();
+}
+
 std::string fix(const Finding& f) { return "fix: " + f.recommendation.headline; }
 
 }  // namespace announce

@@ -345,7 +345,12 @@ void Runtime::consume(SequencedItem& item) {
       break;
     }
     case SequencedItem::Kind::Scalar:
-      analyzer_.on_scalar(item.scalar);
+      if (const auto b = analyzer_.on_scalar(item.scalar)) {
+        log::warn(announce::loss_blowup(*b));
+        trace_.marker("loss blow-up (no NaN)", "nantrace", item.scalar.ts_ns, this_thread_context().tid, 'p',
+                      {{"step", b->begin_step}, {"baseline", b->baseline}, {"level", b->level}, {"module", b->module}});
+        report_dirty_ = true;
+      }
       break;
   }
 }

@@ -583,6 +583,60 @@ TEST(Analyzer, NonFiniteParametersArePropagatedNotBornInTheForward) {
   EXPECT_NE(f.explanation.find("parameters"), std::string::npos);
 }
 
+ScalarRecord loss_at(int64_t step, double v) {
+  ScalarRecord s;
+  s.step = step;
+  s.name = "loss";
+  s.value = v;
+  return s;
+}
+
+TEST(Analyzer, ALossThatJumpsAndStaysIsABlowUpNamingTheModuleThatJumped) {
+  Analyzer a;
+  for (int64_t s = 1; s <= 10; ++s) {
+    a.on_step_begin(s);
+    a.on_check(finite(s, Phase::Forward, "Net/fc1", DType::F32, 2.0));
+    a.on_check(finite(s, Phase::Forward, "Net/fc2", DType::F32, s >= 6 ? 3e4 : 3.0));
+    std::optional<LossBlowup> b = a.on_scalar(loss_at(s, s >= 6 ? 2e6 : 0.02));
+    EXPECT_EQ(b.has_value(), s == 8) << s;  // begins at 6, confirmed after 3 steps above 100x
+  }
+  const Report r = a.build_report();
+  ASSERT_TRUE(r.blowup);
+  EXPECT_EQ(r.blowup->begin_step, 6);
+  EXPECT_EQ(r.blowup->module, "Net/fc2");
+  EXPECT_NEAR(r.blowup->module_jump, 1e4, 1.0);
+  EXPECT_FALSE(r.finding.found);
+  EXPECT_NE(r.finding.recommendation.headline.find("blew up"), std::string::npos) << r.finding.recommendation.headline;
+}
+
+TEST(Analyzer, ASpikeThatFallsBackIsNoBlowUp) {
+  Analyzer a;
+  const double losses[] = {1.0, 1.1, 0.9, 500.0, 700.0, 1.0, 0.9, 1.0};
+  for (int64_t s = 1; s <= 8; ++s) EXPECT_FALSE(a.on_scalar(loss_at(s, losses[s - 1])));
+  EXPECT_FALSE(a.build_report().blowup);
+}
+
+TEST(Analyzer, SkipsAreRecoveredOnlyWhenTheLossComesBack) {
+  for (const bool comes_back : {true, false}) {
+    Analyzer a;
+    for (int64_t s = 1; s <= 8; ++s) {
+      a.on_step_begin(s);
+      if (s == 4) {
+        a.on_check(check(4, Phase::Backward, "Net/fc", DType::F16, 0, 3));
+        a.on_event(scaler_update(4, 65536, 32768, true));
+      }
+      // After the skip: back to 1, or 30x above (not a blow-up: under 100x).
+      a.on_scalar(loss_at(s, s <= 3 ? 1.0 : (comes_back ? 1.2 : 30.0)));
+    }
+    const Report r = a.build_report();
+    ASSERT_EQ(r.benign_skips.size(), 1u);
+    ASSERT_TRUE(r.skips_recovered.has_value());
+    EXPECT_EQ(*r.skips_recovered, comes_back);
+    const std::string& h = r.finding.recommendation.headline;
+    EXPECT_EQ(h.find("came back to its level") != std::string::npos, comes_back) << h;
+  }
+}
+
 TEST(Analyzer, SeriesAreBounded) {
   Analyzer a;
   for (int64_t s = 1; s <= int64_t(Analyzer::kMaxSeriesPoints) + 50; ++s) {

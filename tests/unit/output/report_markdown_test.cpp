@@ -191,6 +191,7 @@ TEST(ReportMarkdown, HealthyRunSaysSoPlainly) {
   r.steps_seen = 50;
   r.checks = 1234;
   r.benign_skips = {{2, 65536.0, 32768.0, ""}};
+  r.skips_recovered = true;
   r.series["loss"] = {{1, 3.0}, {2, 2.0}};
   const std::string md = render_markdown(r);
   EXPECT_TRUE(contains(md, "# nantrace: no NaN or Inf seen")) << md;
@@ -199,6 +200,21 @@ TEST(ReportMarkdown, HealthyRunSaysSoPlainly) {
   EXPECT_FALSE(contains(md, "## Why"));
   EXPECT_FALSE(contains(md, "Last checkpoint"));
   EXPECT_EQ(mermaid_blocks(md).size(), 1u);
+}
+
+TEST(ReportMarkdown, SkipsAreCalledRecoveredOnlyWhenTheLossCameBack) {
+  Report r;
+  r.benign_skips = {{2, 65536.0, 32768.0, ""}};
+  r.skips_recovered = false;
+  EXPECT_FALSE(contains(render_markdown(r), "came back to its level"));
+  EXPECT_TRUE(contains(render_markdown(r), "did not come back"));
+  r.skips_recovered.reset();
+  EXPECT_TRUE(contains(render_markdown(r), "is not known"));
+  r.blowup = LossBlowup{6, 0.02, 2e6, 8, "Net/fc2", 1e4};
+  const std::string md = render_markdown(r);
+  EXPECT_TRUE(contains(md, "### Loss blow-up without NaN")) << md;
+  EXPECT_TRUE(contains(md, "at step 6")) << md;
+  EXPECT_TRUE(contains(md, "`Net/fc2`")) << md;
 }
 
 TEST(ReportMarkdown, EnvironmentValuesAreRedactedAgain) {
