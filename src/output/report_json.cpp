@@ -289,6 +289,13 @@ std::map<int64_t, double> points_at(const json& a, const std::string& path) {
   return out;
 }
 
+Phase phase_at(const json& o, const std::string& p, const char* k) {
+  const std::string name = string_at(o, p, k);
+  auto ph = phase_from_string(name);
+  if (!ph) throw FieldError("field '" + join(p, k) + "': unknown phase \"" + name + "\"");
+  return *ph;
+}
+
 Finding finding_at(const json& o, const std::string& p, const char* k) {
   const json& j = object_at(o, p, k);
   const std::string path = join(p, k);
@@ -310,10 +317,7 @@ Finding finding_at(const json& o, const std::string& p, const char* k) {
     const std::string fp = join(path, "first_seen");
     CheckRecord s;
     s.step = int64_at(fs, fp, "step");
-    const std::string sph = string_at(fs, fp, "phase");
-    auto sp = phase_from_string(sph);
-    if (!sp) throw FieldError("field '" + fp + ".phase': unknown phase \"" + sph + "\"");
-    s.site.phase = *sp;
+    s.site.phase = phase_at(fs, fp, "phase");
     s.site.module_path = string_at(fs, fp, "module_path");
     s.site.tensor_name = string_at(fs, fp, "tensor");
     s.dtype = dtype_at(fs, fp, "dtype");
@@ -325,10 +329,7 @@ Finding finding_at(const json& o, const std::string& p, const char* k) {
   }
   if (j.contains("op_pinned_at_step") && !j["op_pinned_at_step"].is_null())
     f.op_pinned_step = int64_at(j, path, "op_pinned_at_step");
-  const std::string phase = string_at(j, path, "phase");
-  auto ph = phase_from_string(phase);
-  if (!ph) throw FieldError("field '" + path + ".phase': unknown phase \"" + phase + "\"");
-  origin.site.phase = *ph;
+  origin.site.phase = phase_at(j, path, "phase");
   origin.site.module_path = string_at(j, path, "module_path");
   origin.site.module_type = string_at(j, path, "module_type");
   f.op = origin.site.op = string_or_null_at(j, path, "op");

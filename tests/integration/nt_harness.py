@@ -50,6 +50,17 @@ def run(cmd, env, cwd=None, stdin=None):
     return p
 
 
+def run_inline(a, tag, source, **env_extra):
+    """Write `source` as train.py in a fresh temporary directory and run it under LD_PRELOAD
+    there: (tmp, out, script, proc), out being NANTRACE_DIR."""
+    tmp = tempdir(tag)
+    out = os.path.join(tmp, "out")
+    script = os.path.join(tmp, "train.py")
+    with open(script, "w") as f:
+        f.write(source)
+    return tmp, out, script, run([a.python, script], preload_env(a.lib, out, **env_extra), cwd=tmp)
+
+
 def run_dir_of(proc, out_dir):
     """The run directory: as printed on stderr, else the only directory under out_dir."""
     for line in proc.stderr.decode("utf-8", "replace").splitlines():

@@ -24,12 +24,7 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 a = H.parse_args()
-tmp = H.tempdir("progress-bar")
-out = os.path.join(tmp, "out")
-script = os.path.join(tmp, "train.py")
-with open(script, "w") as f:
-    f.write(SCRIPT)
-p = H.run([a.python, script], H.preload_env(a.lib, out), cwd=tmp)
+tmp, out, script, p = H.run_inline(a, "progress-bar", SCRIPT)
 if p.returncode != 0:
     H.fail("training failed (exit %d)" % p.returncode, p)
 err = p.stderr.decode("utf-8", "replace")

@@ -23,12 +23,7 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 a = H.parse_args()
-tmp = H.tempdir("scalar-at")
-out = os.path.join(tmp, "out")
-script = os.path.join(tmp, "train.py")
-with open(script, "w") as f:
-    f.write(SCRIPT)
-p = H.run([a.python, script], H.preload_env(a.lib, out), cwd=tmp)
+tmp, out, script, p = H.run_inline(a, "scalar-at", SCRIPT)
 if p.returncode != 0 or b"done" not in p.stdout:
     H.fail("script failed (exit %d)" % p.returncode, p)
 rep = H.load_report(H.run_dir_of(p, out))
