@@ -38,7 +38,11 @@ std::optional<LossBlowup> LossWatch::observe(int64_t step, double loss) {
       const size_t n = std::min(kBaselineSteps, finite_.size());
       const double base = median(finite_.end() - long(n), finite_.end());
       if (base > 0 && magnitude > kFactor * base) {
-        candidate_ = LossBlowup{step, base, magnitude, 0};
+        LossBlowup b;
+        b.begin_step = step;
+        b.baseline = base;
+        b.level = magnitude;
+        candidate_ = b;
         candidate_count_ = 1;
         candidate_sum_ = magnitude;
       }
