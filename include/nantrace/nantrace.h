@@ -79,7 +79,9 @@ typedef enum nt_event_kind {
   NT_EVENT_CONFIG = 4,        /* name = config file path; detail = neutral facts of the training config:
                                  {"trainer": string? (a known trainer's name), "fp16_key": string? (the
                                  dotted key that turns fp16 on, e.g. "train.fp16_run"), "fp16": bool?,
-                                 "lr_key": string?, "learning_rate": number?} */
+                                 "lr_key": string?, "learning_rate": number?, "step_counter": string? (the
+                                 script's own step counter, e.g. "global_step"), "step_counter_offset":
+                                 int? (its value at nantrace's step N is N + offset)} */
   NT_EVENT_WARNING = 5,       /* a frontend-side warning worth a trace marker: name = label, detail = any object */
   NT_EVENT_CHECK_MODE = 6,    /* check level switched: detail = {"module": path, "level": "op"|"module",
                                  "reason": string?} */

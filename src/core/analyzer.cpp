@@ -274,6 +274,10 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
               config_fp16_ = e.fp16;
               config_fp16_key_ = e.fp16_key;
             }
+            if (!e.step_counter.empty() && e.step_counter_offset) {
+              step_counter_ = e.step_counter;
+              step_counter_offset_ = *e.step_counter_offset;
+            }
             if (e.learning_rate && !e.lr_key.empty()) {
               config_lr_ = e.learning_rate;
               config_lr_key_ = e.lr_key;
@@ -552,6 +556,8 @@ Report Analyzer::build_report() const {
   r.nonfinite_checks = nonfinite_checks_;
   r.notes = notes_;
   r.blowup = blowup_;
+  r.step_counter = step_counter_;
+  r.step_counter_offset = step_counter_offset_;
   if (!benign_skips_.empty()) r.skips_recovered = loss_watch_.recovered_after(benign_skips_.front().step);
   for (auto& c : check_mode_changes_) r.notes.push_back(c);
   for (auto& [step, rec] : recurrences_) {

@@ -116,6 +116,8 @@ class Analyzer {
   std::optional<bool> config_fp16_;  // the training config's fp16 switch, and its key
   std::string config_fp16_key_, config_lr_key_;
   std::optional<double> config_lr_;
+  std::string step_counter_;
+  int64_t step_counter_offset_ = 0;
   std::optional<bool> fp32_replay_finite_;
   double fp32_replay_max_abs_ = 0;
   std::vector<std::string> notes_;

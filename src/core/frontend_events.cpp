@@ -57,8 +57,14 @@ std::optional<Event> decode(const EventRecord& r, std::string* error) {
     case NT_EVENT_CHECKPOINT:
       return Checkpoint{r.name};
     case NT_EVENT_CONFIG:
-      return Config{r.name, json_string(d, "trainer"), json_string(d, "fp16_key"), json_string(d, "lr_key"),
-                    json_bool(d, "fp16"), json_number(d, "learning_rate")};
+      return Config{r.name,
+                    json_string(d, "trainer"),
+                    json_string(d, "fp16_key"),
+                    json_string(d, "lr_key"),
+                    json_bool(d, "fp16"),
+                    json_number(d, "learning_rate"),
+                    json_string(d, "step_counter"),
+                    json_int(d, "step_counter_offset")};
     case NT_EVENT_WARNING:
       return Warning{r.name, d};
     case NT_EVENT_CHECK_MODE:

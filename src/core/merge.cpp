@@ -105,6 +105,8 @@ Report merge_reports(const std::vector<RankReport>& ranks) {
   out.culprit_dtype = base->report.culprit_dtype;
   out.blowup = base->report.blowup;
   out.skips_recovered = base->report.skips_recovered;
+  out.step_counter = base->report.step_counter;
+  out.step_counter_offset = base->report.step_counter_offset;
   out.last_checkpoint_before_fault = base->report.last_checkpoint_before_fault;
   out.environment = base->report.environment;
   out.run_dir = base->report.run_dir;

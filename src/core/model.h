@@ -187,6 +187,10 @@ struct Report {
   std::vector<std::string> notes;  // degraded features, skipped checks, etc.
   std::optional<LossBlowup> blowup;     // the loss jumped orders of magnitude and stayed, without NaN
   std::optional<bool> skips_recovered;  // after GradScaler's skips the loss came back (nullopt: unknown)
+  // The script's own step counter, when its trainer is known: at nantrace's step N it reads
+  // N + step_counter_offset (GPT-SoVITS's 0-based global_step: offset -1).
+  std::string step_counter;
+  int64_t step_counter_offset = 0;
 };
 
 }  // namespace nantrace

@@ -400,6 +400,11 @@ void read_report(const json& j, Report* r) {
     x.module_jump = double_at(b, "loss_blowup", "module_jump");
     r->blowup = x;
   }
+  if (j.contains("step_counter") && !j["step_counter"].is_null()) {
+    const json& c = object_at(j, "", "step_counter");
+    r->step_counter = string_at(c, "step_counter", "name");
+    r->step_counter_offset = int64_at(c, "step_counter", "offset");
+  }
   if (j.contains("skips_recovered") && !j["skips_recovered"].is_null())
     r->skips_recovered = bool_at(j, "", "skips_recovered");
   r->last_checkpoint_before_fault = string_or_null_at(j, "", "last_checkpoint_before_fault");
@@ -453,6 +458,8 @@ json report_to_json(const Report& r) {
                                               {"module_jump", strict_json::number(r.blowup->module_jump)}}
                                        : json(nullptr)},
               {"skips_recovered", r.skips_recovered ? json(*r.skips_recovered) : json(nullptr)},
+              {"step_counter", r.step_counter.empty() ? json(nullptr)
+                                                      : json{{"name", r.step_counter}, {"offset", r.step_counter_offset}}},
               {"last_checkpoint_before_fault", op_or_null(r.last_checkpoint_before_fault)},
               {"environment", env},
               {"summary", {{"steps", r.steps_seen}, {"checks", r.checks}, {"nonfinite_checks", r.nonfinite_checks}}},

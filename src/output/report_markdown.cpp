@@ -146,6 +146,12 @@ std::string title_line(const Report& r) {
          "\n";
 }
 
+// "; the script's `global_step` 3" when the trainer's own counter is known.
+std::string script_step_text(const Report& r, int64_t step) {
+  if (r.step_counter.empty()) return "";
+  return " (the script's " + code(r.step_counter) + " " + std::to_string(step + r.step_counter_offset) + ")";
+}
+
 void summary_table(const Report& r, std::ostringstream& o) {
   const Finding& f = r.finding;
   const CheckRecord& c = f.origin;
@@ -164,7 +170,7 @@ void summary_table(const Report& r, std::ostringstream& o) {
                            std::to_string(s.stats.posinf_count + s.stats.neginf_count) + " Inf of " +
                            std::to_string(s.stats.numel) + "; module outputs were not checked on that step"));
   } else {
-    row("Step", std::to_string(c.step));
+    row("Step", std::to_string(c.step) + script_step_text(r, c.step));
   }
   row("Phase", to_string(c.site.phase));
   row("Module", cell(module_label(c.site)));
@@ -484,7 +490,11 @@ std::string render_markdown(const Report& original) {
     o << "The first non-finite value of the run, in program order:\n\n";
     summary_table(r, o);
     o << "\nRun summary: " << r.steps_seen << " steps, " << r.checks << " checks, " << r.nonfinite_checks
-      << " with non-finite values.\n";
+      << " with non-finite values. Steps are training iterations, counted from 1";
+    if (!r.step_counter.empty())
+      o << "; the script's own " << code(r.step_counter) << " is the step " << (r.step_counter_offset < 0 ? "" : "+")
+        << r.step_counter_offset;
+    o << ".\n";
     if (!f.explanation.empty()) o << "\n## Why\n\n" << f.explanation << "\n";
   } else {
     o << "No non-finite value (NaN or ±Inf) was seen: " << r.checks << " checks over " << r.steps_seen << " steps, "

@@ -536,7 +536,8 @@ class HookTest(unittest.TestCase):
         conf = [(n, d) for _, k, n, d in self.api.events if k == B.EVENT_CONFIG]
         # Neutral facts from the table of known trainers (GPT-SoVITS's s2_train.py).
         self.assertEqual(conf, [(cfg, {"trainer": "GPT-SoVITS s2_train.py", "fp16_key": "train.fp16_run",
-                                       "fp16": True, "lr_key": "train.learning_rate", "learning_rate": 0.0001})])
+                                       "fp16": True, "lr_key": "train.learning_rate", "learning_rate": 0.0001,
+                                       "step_counter": "global_step", "step_counter_offset": -1})])
         ck = [n for _, k, n, d in self.api.events if k == B.EVENT_CHECKPOINT]
         self.assertEqual(ck, [os.path.join(self.tmp.name, "G_1.pth")])
         self.assertIn("torch", self.api.meta)

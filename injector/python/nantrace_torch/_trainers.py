@@ -11,7 +11,10 @@ import os
 # fp16 is train.fp16_run, the learning rate train.learning_rate.
 KNOWN = (
     {"trainer": "GPT-SoVITS s2_train.py", "scripts": ("s2_train.py",), "default_config": ("configs", "s2.json"),
-     "fp16": ("train", "fp16_run"), "lr": ("train", "learning_rate")},
+     "fp16": ("train", "fp16_run"), "lr": ("train", "learning_rate"),
+     # s2_train.py logs a 0-based global_step, incremented after each optimizer step: at
+     # nantrace's step N (from 1) it reads N - 1.
+     "step_counter": ("global_step", -1)},
 )
 # Spellings seen in JSON training configs of other projects (VITS-family, HiFi-GAN, ...).
 GENERIC = {
@@ -54,11 +57,14 @@ def _get(cfg, path):
 
 def facts(cfg, argv):
     """The neutral facts of a parsed config (nantrace.h, NT_EVENT_CONFIG): {"trainer",
-    "fp16_key", "fp16", "lr_key", "learning_rate"}, each only when found."""
+    "fp16_key", "fp16", "lr_key", "learning_rate", "step_counter", "step_counter_offset"},
+    each only when found."""
     t = trainer_of(argv)
     out = {}
     if t:
         out["trainer"] = t["trainer"]
+        if t.get("step_counter"):
+            out["step_counter"], out["step_counter_offset"] = t["step_counter"]
     for what, value_key, key_key, ok in (("fp16", "fp16", "fp16_key", lambda v: isinstance(v, bool)),
                                          ("lr", "learning_rate", "lr_key",
                                           lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))):

@@ -637,6 +637,18 @@ TEST(Analyzer, SkipsAreRecoveredOnlyWhenTheLossComesBack) {
   }
 }
 
+TEST(Analyzer, StepsAreAlsoGivenInTheScriptsOwnCounter) {
+  // GPT-SoVITS logs a 0-based global_step: nantrace's step 4 is its global_step 3.
+  Analyzer a;
+  a.on_event(event(0, NT_EVENT_CONFIG, "/x/configs/s2.json",
+                   R"({"trainer":"GPT-SoVITS s2_train.py","step_counter":"global_step","step_counter_offset":-1})"));
+  a.on_step_begin(4);
+  a.on_check(check(4, Phase::Input, "Net", DType::F32, 1, 0, 0, 1.0, Role::Output, "args[1]"));
+  const Report r = a.build_report();
+  EXPECT_EQ(r.step_counter, "global_step");
+  EXPECT_EQ(r.step_counter_offset, -1);
+}
+
 TEST(Analyzer, SeriesAreBounded) {
   Analyzer a;
   for (int64_t s = 1; s <= int64_t(Analyzer::kMaxSeriesPoints) + 50; ++s) {

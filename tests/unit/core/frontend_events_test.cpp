@@ -65,13 +65,15 @@ TEST(FrontendEvents, CheckpointAndReproSaved) {
 
 TEST(FrontendEvents, Config) {
   const Config c = as<Config>(rec(NT_EVENT_CONFIG, "/x/s2.json",
-                                  R"({"trainer":"GPT-SoVITS s2_train.py","fp16_key":"train.fp16_run","fp16":true,"lr_key":"train.learning_rate","learning_rate":0.02})"));
+                                  R"({"trainer":"GPT-SoVITS s2_train.py","fp16_key":"train.fp16_run","fp16":true,"lr_key":"train.learning_rate","learning_rate":0.02,"step_counter":"global_step","step_counter_offset":-1})"));
   EXPECT_EQ(c.path, "/x/s2.json");
   EXPECT_EQ(c.trainer, "GPT-SoVITS s2_train.py");
   EXPECT_EQ(c.fp16_key, "train.fp16_run");
   EXPECT_EQ(c.fp16, std::optional<bool>(true));
   EXPECT_EQ(c.lr_key, "train.learning_rate");
   EXPECT_EQ(c.learning_rate, std::optional<double>(0.02));
+  EXPECT_EQ(c.step_counter, "global_step");
+  EXPECT_EQ(c.step_counter_offset, std::optional<int64_t>(-1));
 }
 
 TEST(FrontendEvents, Warning) {

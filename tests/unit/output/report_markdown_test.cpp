@@ -217,6 +217,18 @@ TEST(ReportMarkdown, SkipsAreCalledRecoveredOnlyWhenTheLossCameBack) {
   EXPECT_TRUE(contains(md, "`Net/fc2`")) << md;
 }
 
+TEST(ReportMarkdown, StepsSayWhatTheyCountAndTheScriptsOwnNumber) {
+  Report r = make_fault_report();
+  std::string md = render_markdown(r);
+  EXPECT_TRUE(contains(md, "Steps are training iterations, counted from 1.")) << md;
+  EXPECT_TRUE(contains(md, "| Step | 200 |")) << md;
+  r.step_counter = "global_step";
+  r.step_counter_offset = -1;
+  md = render_markdown(r);
+  EXPECT_TRUE(contains(md, "| Step | 200 (the script's `global_step` 199) |")) << md;
+  EXPECT_TRUE(contains(md, "the script's own `global_step` is the step -1.")) << md;
+}
+
 TEST(ReportMarkdown, EnvironmentValuesAreRedactedAgain) {
   Report r;
   r.environment["argv"] = "python s2_train.py --api-key=supersecretvalue123 -c configs/s2.json";
