@@ -134,7 +134,9 @@ def nantrace_replay_output(blob):
     return run_module(blob["module"], blob["args"], blob["kwargs"], blob["autocast"])[0]
 
 
-class HookTest(unittest.TestCase):
+class InstalledTest(unittest.TestCase):
+    """Every hook installed against a FakeApi, removed after each test."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.install(FakeApi(run_dir=self.tmp.name))
@@ -154,6 +156,9 @@ class HookTest(unittest.TestCase):
     def tearDown(self):
         nantrace_torch.uninstall()
         self.tmp.cleanup()
+
+
+class HookTest(InstalledTest):
 
     def test_readback_queue_reads_in_order_bounded(self):
         from nantrace_torch._tensors import ReadbackQueue
@@ -543,6 +548,81 @@ class HookTest(unittest.TestCase):
         self.assertIn("torch", self.api.meta)
         self.assertIn("argv", self.api.meta)
 
+
+
+class NormedNet(nn.Module):
+    """A weight-normed conv, then an exp in the module's own forward that overflows fp16 when
+    the input is scaled up (as GPT-SoVITS's weight_norm'ed decoder blocks and exp(logs) do)."""
+
+    def __init__(self, wrap):
+        super().__init__()
+        self.conv = wrap(nn.Conv1d(4, 4, 3, padding=1))
+
+    def forward(self, x):
+        return torch.exp(self.conv(x))
+
+
+class ReplayCopyTest(InstalledTest):
+    """The replay runs on a copy: weight_norm / spectral_norm modules copy too (their computed
+    weight is a non-leaf tensor that deepcopy refuses), and no user hook runs in it."""
+
+    def _run(self, wrap, hooks=None):
+        torch.manual_seed(0)
+        net = NormedNet(wrap)
+        calls = {"module": 0, "global": 0}
+        handles = []
+        if hooks:
+            handles.append(net.conv.register_forward_hook(lambda *a: calls.__setitem__("module", calls["module"] + 1)))
+            handles.append(torch.nn.modules.module.register_module_forward_hook(
+                lambda *a: calls.__setitem__("global", calls["global"] + 1)))
+        opt = torch.optim.SGD(net.parameters(), lr=0.0)
+        try:
+            for step in range(1, 4):
+                x = torch.randn(2, 4, 8) * (40.0 if step == 2 else 0.1)
+                with torch.autocast("cpu", dtype=torch.float16):
+                    loss = net(x).float().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        finally:
+            for h in handles:
+                h.remove()
+        return calls
+
+    def test_normed_modules_are_replayed(self):
+        import warnings
+        from torch.nn.utils import weight_norm, spectral_norm
+        from torch.nn.utils.parametrizations import weight_norm as p_weight_norm, spectral_norm as p_spectral_norm
+        for name, wrap in (("weight_norm", weight_norm), ("spectral_norm", spectral_norm),
+                           ("parametrizations.weight_norm", p_weight_norm),
+                           ("parametrizations.spectral_norm", p_spectral_norm)):
+            with self.subTest(name), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # weight_norm's deprecation warning
+                self.install(FakeApi(run_dir=tempfile.mkdtemp(dir=self.tmp.name)))
+                self._run(wrap)
+                # torch cannot pickle parametrized modules: only the repro file may be missing
+                # (said in a note), never the replay. _run completing shows the host's own
+                # module still works after the replay.
+                unavailable = [(n, d) for _, k, n, d in self.api.events if k == B.EVENT_EVIDENCE_UNAVAILABLE]
+                self.assertFalse([u for u in unavailable if u[0] != "repro"], unavailable)
+                if not name.startswith("parametrizations"):
+                    self.assertFalse(unavailable, unavailable)
+                replay = [c for c in self.api.checks if c.role == B.ROLE_REPLAY]
+                self.assertTrue(replay, "no replay")
+                self.assertEqual(replay[-1].op, "aten::exp")
+                self.assertFalse(replay[-1].finite)
+
+    def test_replay_runs_no_user_hook(self):
+        from torch.nn.utils import weight_norm
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nantrace_torch.uninstall()
+            plain = self._run(weight_norm, hooks=True)
+            self.install(FakeApi(run_dir=self.tmp.name))
+            traced = self._run(weight_norm, hooks=True)
+        self.assertTrue([c for c in self.api.checks if c.role == B.ROLE_REPLAY], "no replay: the test tests nothing")
+        self.assertEqual(traced, plain)
 
 
 class CudaTextTest(unittest.TestCase):

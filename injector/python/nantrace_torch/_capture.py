@@ -30,7 +30,6 @@ Bounded: at most MAX_IN_FLIGHT snapshots wait for their answer (a forward that f
 full is not captured), and capture gives up, with a note, after MAX_ATTEMPTS forwards without
 a recurrence, or when even the outermost module's inputs were non-finite.
 """
-import copy
 
 import torch
 
@@ -177,7 +176,8 @@ def _recurrence(snap):
                     _relay = label
                 _state, _enclosing, _attempts = "armed", snap.path, 0
             return None
-        module = copy.deepcopy(snap.module)
+        from ._replay import pristine_copy  # weight_norm modules copy too; no user hooks
+        module = pristine_copy(snap.module)
         module.load_state_dict(snap.state)  # the parameters as they were at the recurrence
     return Recurrence(snap, module, _relay)
 

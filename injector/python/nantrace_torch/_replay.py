@@ -16,6 +16,7 @@ The host's state never changes: the module is copied, inputs are cloned, the RNG
 nothing here runs with gradients. On CUDA the replay reads results back, so it synchronizes the
 device, once, after the fault.
 """
+import contextlib
 import copy
 import os
 import sys
@@ -51,6 +52,60 @@ def autocast_state(device_type="cpu"):
     return st
 
 
+# Hook dictionaries of a module: the copy keeps only the hooks that compute its weights.
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                      "_global_backward_pre_hooks", "_global_forward_hooks_always_called",
+                      "_global_forward_hooks_with_kwargs")
+
+
+def _weight_hook(h):
+    """A hook that computes a weight from its parameters (torch.nn.utils.weight_norm's
+    WeightNorm, spectral_norm's SpectralNorm): the module does not work without it."""
+    name = type(h).__name__
+    return name in ("WeightNorm", "SpectralNorm") and type(h).__module__.startswith("torch.nn.utils")
+
+
+def pristine_copy(module):
+    """A copy of the module to replay: its own parameters and buffers (the host's are never
+    touched), none of the user's hooks (a replay must not run them), weight-computing hooks kept.
+    Modules with weight_norm / spectral_norm hold their computed weight as a non-leaf tensor,
+    which deepcopy refuses: the copy gets a detached clone of it instead (its hook recomputes it
+    from the copied parameters at the next forward)."""
+    memo = {}
+    for m in module.modules():
+        for v in vars(m).values():
+            if isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter) and not v.is_leaf:
+                memo[id(v)] = v.detach().clone()
+    dup = copy.deepcopy(module, memo)
+    for m in dup.modules():
+        for name in _HOOK_DICTS:
+            d = getattr(m, name, None)
+            if isinstance(d, dict):
+                for k in [k for k, h in d.items() if not _weight_hook(h)]:
+                    del d[k]
+    return dup
+
+
+@contextlib.contextmanager
+def no_global_module_hooks():
+    """The user's global module hooks (register_module_forward_hook, ...) stay out of the replay:
+    set aside for its duration and put back as they were, whatever happens inside."""
+    from torch.nn.modules import module as M
+    saved = []
+    for name in _GLOBAL_HOOK_DICTS:
+        d = getattr(M, name, None)
+        if isinstance(d, dict):
+            saved.append((d, list(d.items())))
+            d.clear()
+    try:
+        yield
+    finally:
+        for d, items in saved:
+            d.clear()
+            d.update(items)
+
+
 def _dtype(name):
     return getattr(torch, name) if name else None
 
@@ -61,7 +116,7 @@ def run_module(module, args, kwargs, autocast, mode=None):
     kwargs = map_tensors(kwargs or {}, detached_clone)
     device_type = autocast.get("device_type") or "cpu"
     devices = [torch.cuda.current_device()] if device_type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
+    with torch.random.fork_rng(devices=devices), torch.no_grad(), no_global_module_hooks():
         with torch.autocast(device_type, dtype=_dtype(autocast.get("dtype")) or torch.bfloat16,
                             enabled=bool(autocast.get("enabled"))):
             if mode is not None:
@@ -114,7 +169,7 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
         api.event(B.EVENT_REPLAY_BEGIN, "replay_start", R.dumps(dict({"module": path.decode("utf-8", "replace"),
                                                               "step": R.counter.step}, **(captured or {}))))
         try:
-            pristine = copy.deepcopy(module)
+            pristine = pristine_copy(module)
         except Exception as e:  # noqa: BLE001 - e.g. modules that cannot be copied
             api.event(B.EVENT_REPLAY_END, "replay", R.dumps({"module": path.decode("utf-8", "replace"), "op": None}))
             api.event(B.EVENT_EVIDENCE_UNAVAILABLE, "replay",
@@ -125,7 +180,7 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
         # 1. pin the op
         mode = ReplayMode(path, mtype)
         try:
-            run_module(copy.deepcopy(pristine), cap_args, cap_kwargs, ac, mode)
+            run_module(pristine_copy(pristine), cap_args, cap_kwargs, ac, mode)
         except StopReplay:
             pass
         except Exception as e:  # noqa: BLE001
@@ -136,7 +191,7 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
         # 2. verify the fix
         for name, vac, fp32 in variants(ac):
             try:
-                m = copy.deepcopy(pristine)
+                m = pristine_copy(pristine)
                 a, k = cap_args, cap_kwargs
                 if fp32:
                     m = m.float()
