@@ -562,6 +562,26 @@ class NormedNet(nn.Module):
         return torch.exp(self.conv(x))
 
 
+class LossTest(InstalledTest):
+    """Every loss is checked: .backward(), torch.autograd.backward and torch.autograd.grad."""
+
+    def test_a_loss_given_to_autograd_grad_is_checked(self):
+        torch.manual_seed(0)
+        w = torch.randn(4, 1, requires_grad=True)
+        for step in range(1, 5):
+            x = torch.randn(8, 4)
+            denom = torch.zeros(()) if step == 3 else torch.ones(())
+            loss = (x @ w).pow(2).mean() / denom  # a division by zero in the loss at step 3
+            (g,) = torch.autograd.grad(loss, [w])
+            with torch.no_grad():
+                w -= 0.01 * torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+        bad = self.api.first_bad(phase=B.PHASE_LOSS)
+        self.assertIsNotNone(bad, "the loss given to autograd.grad was not checked")
+        losses = [c for c in self.api.checks if c.phase == B.PHASE_LOSS]
+        self.assertEqual(len(losses), 4)
+        self.assertEqual([c.finite for c in losses], [True, True, False, True])
+
+
 class ReplayCopyTest(InstalledTest):
     """The replay runs on a copy: weight_norm / spectral_norm modules copy too (their computed
     weight is a non-leaf tensor that deepcopy refuses), and no user hook runs in it."""

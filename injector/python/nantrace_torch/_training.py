@@ -51,6 +51,18 @@ def _on_loss(tensors):
                 api.scalar("loss", float(t.detach()))
 
 
+def _wrap_grad(orig_grad):
+    """torch.autograd.grad: its outputs are differentiated like a loss given to .backward()
+    (manual SGD, meta-learning, gradient penalties): checked as the loss."""
+    def autograd_grad(outputs, *args, **kwargs):
+        if not getattr(R.tls, "in_backward", False):
+            _on_loss(outputs if isinstance(outputs, (tuple, list)) else (outputs,))
+        return _run_backward(orig_grad, (outputs,) + args, kwargs)
+
+    autograd_grad.__doc__ = orig_grad.__doc__
+    return autograd_grad
+
+
 def _wrap_backward(orig_tensor_backward, orig_autograd_backward):
     def tensor_backward(self, *args, **kwargs):
         if not getattr(R.tls, "in_backward", False):
@@ -385,6 +397,7 @@ def install():
     tb, ab = _wrap_backward(torch.Tensor.backward, torch.autograd.backward)
     _patch(torch.Tensor, "backward", tb)
     _patch(torch.autograd, "backward", ab)
+    _patch(torch.autograd, "grad", _wrap_grad(torch.autograd.grad))
     _patch(optim_mod.Optimizer, "__init__", _wrap_optimizer_init(optim_mod.Optimizer.__init__))
     _handles.append(optim_mod.register_optimizer_step_pre_hook(_opt_pre))
     _handles.append(optim_mod.register_optimizer_step_post_hook(_opt_post))
