@@ -580,6 +580,9 @@ class LossTest(InstalledTest):
         losses = [c for c in self.api.checks if c.phase == B.PHASE_LOSS]
         self.assertEqual(len(losses), 4)
         self.assertEqual([c.finite for c in losses], [True, True, False, True])
+        # No torch.optim optimizer: each autograd.grad call ends an iteration.
+        self.assertEqual([c.step for c in losses], [1, 2, 3, 4])
+        self.assertEqual(bad.step, 3)
 
 
 class ReplayCopyTest(InstalledTest):

@@ -87,5 +87,40 @@ class StepCounterTest(unittest.TestCase):
         self.assertEqual(run(c, ["f", ("o", 1), "f"]), [1, 1, 2])
 
 
+class NoOptimizerTest(unittest.TestCase):
+    """Manual SGD (no torch.optim): each top-level backward ends an iteration."""
+
+    def test_each_backward_is_an_iteration(self):
+        c = StepCounter()
+        seen = []
+        for _ in range(4):
+            c.activity()        # forward
+            c.activity()        # backward begins
+            c.backward_done()   # ... and returns; then the manual update
+            seen.append(c.step)
+        self.assertEqual(seen, [1, 2, 3, 4])
+
+    def test_with_an_optimizer_only_the_optimizer_counts(self):
+        c = StepCounter()
+        c.add_optimizer("adam")
+        seen = []
+        for _ in range(3):
+            c.activity()
+            c.backward_done()
+            c.optimizer_stepped("adam")
+            seen.append(c.step)
+        self.assertEqual(seen, [1, 2, 3])
+
+    def test_an_optimizer_that_stepped_once_keeps_the_optimizer_rules(self):
+        c = StepCounter()
+        c.activity()
+        c.optimizer_stepped("sgd")  # an optimizer made before nantrace saw it
+        c.remove_optimizer("sgd")
+        c.activity()
+        c.backward_done()
+        c.activity()
+        self.assertEqual(c.step, 2)  # not one per backward: the script has an optimizer
+
+
 if __name__ == "__main__":
     unittest.main()

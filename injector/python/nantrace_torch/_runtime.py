@@ -125,6 +125,11 @@ def activity():
         _begin_step(n)
 
 
+def backward_done():
+    """A top-level backward returned (ends an iteration in a loop without an optimizer)."""
+    counter.backward_done()
+
+
 def optimizer_stepped(key):
     n = counter.optimizer_stepped(key)
     if n is not None:

@@ -6,6 +6,10 @@ has stepped in it (or was skipped by a GradScaler), or when GradScaler.update() 
 forward / backward / input event after completion begins the next step. An optimizer that
 steps twice within one iteration also begins a new one (it means we over-estimated the set of
 optimizers that step per iteration; the set is then re-learned from what actually stepped).
+
+A loop without any torch.optim optimizer (manual `p.sub_(lr * g)` after `.backward()` or
+`torch.autograd.grad`) has no such marker: there, each top-level backward (or autograd.grad)
+ends an iteration. Once an optimizer exists, only the optimizer rules apply.
 """
 
 
@@ -15,6 +19,7 @@ class StepCounter:
         self._known = set()     # optimizers believed to step once per iteration
         self._stepped = set()   # optimizers that stepped in the current iteration
         self._complete = False
+        self._ever_stepped = False  # any optimizer stepped in this run
 
     # ---- optimizer lifetime -------------------------------------------------
     def add_optimizer(self, key):
@@ -47,9 +52,16 @@ class StepCounter:
             began = self._begin()
         self._known.add(key)
         self._stepped.add(key)
+        self._ever_stepped = True
         if self._known <= self._stepped:
             self._complete = True
         return began
+
+    def backward_done(self):
+        """A top-level backward / autograd.grad call returned: the end of an iteration in a
+        loop that has no optimizer at all."""
+        if self.step > 0 and not self._known and not self._ever_stepped:
+            self._complete = True
 
     def iteration_end(self):
         """GradScaler.update(): the iteration is over whatever stepped."""

@@ -55,9 +55,10 @@ def _wrap_grad(orig_grad):
     """torch.autograd.grad: its outputs are differentiated like a loss given to .backward()
     (manual SGD, meta-learning, gradient penalties): checked as the loss."""
     def autograd_grad(outputs, *args, **kwargs):
-        if not getattr(R.tls, "in_backward", False):
+        top = not getattr(R.tls, "in_backward", False)
+        if top:
             _on_loss(outputs if isinstance(outputs, (tuple, list)) else (outputs,))
-        return _run_backward(orig_grad, (outputs,) + args, kwargs)
+        return _run_backward(orig_grad, (outputs,) + args, kwargs, top)
 
     autograd_grad.__doc__ = orig_grad.__doc__
     return autograd_grad
@@ -65,21 +66,23 @@ def _wrap_grad(orig_grad):
 
 def _wrap_backward(orig_tensor_backward, orig_autograd_backward):
     def tensor_backward(self, *args, **kwargs):
-        if not getattr(R.tls, "in_backward", False):
+        top = not getattr(R.tls, "in_backward", False)
+        if top:
             _on_loss((self,))
-        return _run_backward(orig_tensor_backward, (self,) + args, kwargs)
+        return _run_backward(orig_tensor_backward, (self,) + args, kwargs, top)
 
     def autograd_backward(tensors, *args, **kwargs):
-        if not getattr(R.tls, "in_backward", False):
+        top = not getattr(R.tls, "in_backward", False)
+        if top:
             _on_loss(tensors if isinstance(tensors, (tuple, list)) else (tensors,))
-        return _run_backward(orig_autograd_backward, (tensors,) + args, kwargs)
+        return _run_backward(orig_autograd_backward, (tensors,) + args, kwargs, top)
 
     tensor_backward.__doc__ = orig_tensor_backward.__doc__
     autograd_backward.__doc__ = orig_autograd_backward.__doc__
     return tensor_backward, autograd_backward
 
 
-def _run_backward(fn, args, kwargs):
+def _run_backward(fn, args, kwargs, top=False):
     tls = R.tls
     prev_in, prev_phase = getattr(tls, "in_backward", False), R.phase()
     tls.in_backward = True
@@ -89,6 +92,14 @@ def _run_backward(fn, args, kwargs):
     finally:
         tls.in_backward = prev_in
         tls.phase = prev_phase
+        if top:
+            _backward_returned()
+
+
+@_guard.guarded("loss")
+def _backward_returned():
+    if not R.suspended():
+        R.backward_done()
 
 
 # ---- optimizer -------------------------------------------------------------------------
