@@ -352,7 +352,9 @@ void histories_section(const Report& r, std::ostringstream& o) {
     auto it = r.series.find(k);
     if (it != r.series.end() && !it->second.empty()) history_block(known_history(k), it->second, o);
   }
-  for (const auto& [name, points] : r.series) {
+  for (const auto& entry : r.series) {
+    const std::string& name = entry.first;
+    const std::map<int64_t, double>& points = entry.second;
     if (points.empty() || std::find_if(std::begin(kOrder), std::end(kOrder), [&](const char* k) { return name == k; }) !=
                               std::end(kOrder))
       continue;
