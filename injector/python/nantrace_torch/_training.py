@@ -51,35 +51,19 @@ def _on_loss(tensors):
                 api.scalar("loss", float(t.detach()))
 
 
-def _wrap_grad(orig_grad):
-    """torch.autograd.grad: its outputs are differentiated like a loss given to .backward()
-    (manual SGD, meta-learning, gradient penalties): checked as the loss."""
-    def autograd_grad(outputs, *args, **kwargs):
+def _loss_entry(orig):
+    """A wrapper of an autograd entry point whose first argument is the loss or a sequence of
+    them: Tensor.backward (self), torch.autograd.backward (tensors), torch.autograd.grad
+    (outputs, as manual SGD and meta-learning loops differentiate them). Checked as the loss
+    unless called inside a backward."""
+    def entry(outputs, *args, **kwargs):
         top = not getattr(R.tls, "in_backward", False)
         if top:
             _on_loss(outputs if isinstance(outputs, (tuple, list)) else (outputs,))
-        return _run_backward(orig_grad, (outputs,) + args, kwargs, top)
+        return _run_backward(orig, (outputs,) + args, kwargs, top)
 
-    autograd_grad.__doc__ = orig_grad.__doc__
-    return autograd_grad
-
-
-def _wrap_backward(orig_tensor_backward, orig_autograd_backward):
-    def tensor_backward(self, *args, **kwargs):
-        top = not getattr(R.tls, "in_backward", False)
-        if top:
-            _on_loss((self,))
-        return _run_backward(orig_tensor_backward, (self,) + args, kwargs, top)
-
-    def autograd_backward(tensors, *args, **kwargs):
-        top = not getattr(R.tls, "in_backward", False)
-        if top:
-            _on_loss(tensors if isinstance(tensors, (tuple, list)) else (tensors,))
-        return _run_backward(orig_autograd_backward, (tensors,) + args, kwargs, top)
-
-    tensor_backward.__doc__ = orig_tensor_backward.__doc__
-    autograd_backward.__doc__ = orig_autograd_backward.__doc__
-    return tensor_backward, autograd_backward
+    entry.__doc__ = orig.__doc__
+    return entry
 
 
 def _run_backward(fn, args, kwargs, top=False):
@@ -405,10 +389,9 @@ def _after_save(f):
 # ---- install -----------------------------------------------------------------------------
 def install():
     import torch.optim.optimizer as optim_mod
-    tb, ab = _wrap_backward(torch.Tensor.backward, torch.autograd.backward)
-    _patch(torch.Tensor, "backward", tb)
-    _patch(torch.autograd, "backward", ab)
-    _patch(torch.autograd, "grad", _wrap_grad(torch.autograd.grad))
+    _patch(torch.Tensor, "backward", _loss_entry(torch.Tensor.backward))
+    _patch(torch.autograd, "backward", _loss_entry(torch.autograd.backward))
+    _patch(torch.autograd, "grad", _loss_entry(torch.autograd.grad))
     _patch(optim_mod.Optimizer, "__init__", _wrap_optimizer_init(optim_mod.Optimizer.__init__))
     _handles.append(optim_mod.register_optimizer_step_pre_hook(_opt_pre))
     _handles.append(optim_mod.register_optimizer_step_post_hook(_opt_post))
