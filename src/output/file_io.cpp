@@ -67,9 +67,9 @@ bool AtomicFile::write(std::string_view data, std::string* error) {
   return true;
 }
 
-bool AtomicFile::write_from_fd(int src, std::string* error) {
+bool AtomicFile::write_from_fd(int src, std::string* error, long long from) {
   char buf[1 << 16];
-  off_t at = 0;
+  off_t at = off_t(from);
   for (;;) {
     const ssize_t n = ::pread(src, buf, sizeof buf, at);
     if (n < 0 && errno == EINTR) continue;

@@ -26,8 +26,8 @@ class AtomicFile {
 
   bool open(const std::string& path, std::string* error);
   bool write(std::string_view data, std::string* error);
-  // Appends the bytes of an open descriptor from offset 0 to its end.
-  bool write_from_fd(int fd, std::string* error);
+  // Appends the bytes of an open descriptor from `from` (default: its start) to its end.
+  bool write_from_fd(int fd, std::string* error, long long from = 0);
   bool commit(std::string* error);
   void abandon();
 

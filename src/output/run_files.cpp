@@ -1,10 +1,14 @@
 #include "output/run_files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -62,6 +66,28 @@ std::optional<std::string> slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// A finished pid-named trace whose header has no distributedInfo, copied to `to` with rank 0
+// of 1 added after its first line; the source is removed. Anything else: untouched, true.
+bool add_single_rank(const std::string& from, const std::string& to, std::string* error) {
+  static constexpr char kFirst[] = "{\"schemaVersion\": 1,\n";
+  const int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return true;
+  char head[4096];
+  const ssize_t n = ::pread(fd, head, sizeof head, 0);
+  const std::string_view h(head, n > 0 ? size_t(n) : 0);
+  const size_t first = sizeof kFirst - 1;
+  bool ok = true;
+  if (h.substr(0, first) == kFirst && h.find("\"distributedInfo\"") == std::string_view::npos) {
+    AtomicFile out;
+    ok = out.open(to, error) && out.write(kFirst, error) &&
+         out.write("\"distributedInfo\": {\"rank\": 0, \"world_size\": 1},\n", error) &&
+         out.write_from_fd(fd, error, (long long)first) && out.commit(error);
+    if (ok) ::unlink(from.c_str());
+  }
+  ::close(fd);
+  return ok;
+}
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); !from.empty() && at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -102,15 +128,14 @@ std::optional<PromotedFiles> promote_single_process_files(const std::string& dir
     if (!fs::exists(from, ec)) continue;
     if (m.to == "trace.json") {
       // The only process is rank 0 of a world of 1: the finished header says so (HTA needs a
-      // rank), as a single-process run's does; a live array is left as it is.
-      auto text = slurp(from);
-      const std::string first = "{\"schemaVersion\": 1,\n";
-      if (text && text->rfind(first, 0) == 0 && text->find("\"distributedInfo\"") == std::string::npos) {
-        text->insert(first.size(), "\"distributedInfo\": {\"rank\": 0, \"world_size\": 1},\n");
-        if (!write_file_atomic(to, *text, error)) return std::nullopt;
-        fs::remove(from, ec);
-        continue;
+      // rank), as a single-process run's does. Streamed: a trace may be hundreds of MB. A
+      // live array, or a header that already has a rank, is only renamed.
+      if (!add_single_rank(from, to, error)) return std::nullopt;
+      if (fs::exists(from, ec) && ::rename(from.c_str(), to.c_str()) != 0) {
+        if (error) *error = "cannot rename '" + from + "' to '" + to + "'";
+        return std::nullopt;
       }
+      continue;
     }
     if (m.to == "report.json" || m.to == "report.md") {
       auto text = slurp(from);

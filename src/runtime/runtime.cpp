@@ -379,11 +379,7 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     origin_reported_ = true;
     const Finding f = analyzer_.finding();
     log::warn(announce::first_nonfinite(f.origin));
-    announced_origin_ = f.origin;
-    // Process-scoped: in a merged trace only the merge's "the fault began here" is global.
-    trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
-                  {{"step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
-                   {"module", f.origin.site.module_path}, {"tensor", f.origin.site.tensor_name}});
+    mark_origin_locked(f, "NaN/Inf origin: ", {});
     trace_.on_origin(f.origin.step);
     write_reports_locked(false);  // a crash right after the fault still leaves a report
     report_dirty_ = true;         // rewritten with the evidence that follows
@@ -391,10 +387,7 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
   if (outcome.origin_located) {
     const Finding f = analyzer_.finding();
     log::warn(announce::origin_located(f));
-    announced_origin_ = f.origin;
-    trace_.marker("NaN/Inf origin located: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
-                  {{"step", f.step()}, {"located_at_step", f.origin.step}, {"phase", to_string(f.origin.site.phase)},
-                   {"module", f.origin.site.module_path}, {"tensor", f.origin.site.tensor_name}});
+    mark_origin_locked(f, "NaN/Inf origin located: ", {{"located_at_step", f.origin.step}});
     report_dirty_ = true;
   }
 }
@@ -409,9 +402,18 @@ void Runtime::announce_origin_moved_locked() {
                    f.origin.site.phase == announced_origin_->site.phase))
     return;
   log::warn(announce::origin_moved(*announced_origin_, f));
-  trace_.marker("NaN/Inf origin: " + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p',
-                {{"step", f.step()}, {"phase", to_string(f.origin.site.phase)}, {"module", f.origin.site.module_path},
-                 {"op", f.op}, {"kind", to_string(f.kind)}, {"first_seen_at", announced_origin_->site.module_path}});
+  mark_origin_locked(f, "NaN/Inf origin: ",
+                     {{"op", f.op}, {"kind", to_string(f.kind)}, {"first_seen_at", announced_origin_->site.module_path}});
+}
+
+// The trace marker of the origin as it is now named (first seen, located later, or moved into
+// an enclosing module), with the fault's step; the origin stderr and the trace last named.
+// Process-scoped: in a merged trace only the merge's "the fault began here" is global.
+void Runtime::mark_origin_locked(const Finding& f, const std::string& label, nlohmann::json extra) {
+  nlohmann::json args = {{"step", f.step()}, {"phase", to_string(f.origin.site.phase)},
+                         {"module", f.origin.site.module_path}, {"tensor", f.origin.site.tensor_name}};
+  for (auto& [k, v] : extra.items()) args[k] = v;
+  trace_.marker(label + f.origin.site.module_path, "nantrace", f.origin.ts_ns, f.origin.tid, 'p', args);
   announced_origin_ = f.origin;
 }
 

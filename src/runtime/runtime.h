@@ -78,6 +78,7 @@ class Runtime
   bool materialize_locked();
   void merge_children_locked();
   void announce_origin_moved_locked();
+  void mark_origin_locked(const Finding& f, const std::string& label, nlohmann::json extra);
   // Ends the trace: the finished object form under its final (rank-)name, or the array form
   // renamed when finishing fails.
   void finish_trace_locked();
