@@ -100,7 +100,12 @@ typedef enum nt_event_kind {
                                  "repro", "capture"), detail = {"reason": string, "module": path?} */
   NT_EVENT_CAPTURE = 12,      /* capture at the recurrence (device tensors): name = "armed" | "moved_outwards"
                                  | "gave_up", detail = {"module": path, "why": string?, "forwards": int?} */
-  NT_EVENT_REPRO_SAVED = 13   /* the culprit and its inputs saved for `nantrace repro`: name = path */
+  NT_EVENT_REPRO_SAVED = 13,  /* the culprit and its inputs saved for `nantrace repro`: name = path */
+  NT_EVENT_BACKWARD_ORIGIN = 14 /* the first non-finite gradient of a backward, seen at `seen_at`'s output,
+                                 was made by the backward of what consumed that output: detail =
+                                 {"module": path ("" = the loss computation or several roots),
+                                 "module_type": string?, "node": string? (the grad_fn that made it, when
+                                 one node is known), "seen_at": path, "consumers": [path]?} */
 } nt_event_kind;
 
 /* Return values of nantrace_check. */

@@ -49,6 +49,9 @@ void add_lr_advice(Recommendation& r, const AdviceContext& ctx, bool primary) {
     r.actions.push_back(line);
 }
 
+void advise_backward_overflow(Recommendation& r, const Finding& f, const std::string& where, const std::string& dev);
+Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceContext& ctx, const std::string& where);
+
 }  // namespace
 
 bool weak_fp16_device(const std::string& name) {
@@ -96,6 +99,10 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
   const std::string base = op_base_name(f.op);
   const std::string dev = device_word(o);
 
+  if (o.site.phase == Phase::Backward && f.kind == FaultKind::Fp16Overflow) {
+    advise_backward_overflow(r, f, where, dev);
+    return finish_advice(r, f, ctx, where);
+  }
   switch (f.kind) {
     case FaultKind::Fp16Overflow:
     case FaultKind::LossScaleCollapse: {
@@ -177,6 +184,19 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
       r.actions.push_back("If it is an invalid operation (0/0, inf - inf, log or sqrt of a negative number), add an "
                           "epsilon or clamp at that op.");
       break;
+    case FaultKind::BornInBackward: {
+      const std::string node = f.backward && !f.backward->node.empty() ? " (`" + f.backward->node + "`)" : "";
+      r.headline = f.backward ? "Guard the backward of " + where + node + ": it made non-finite values from a finite gradient."
+                              : "Find the backward that made the non-finite gradient: it consumed `" + o.site.module_path + "`'s output.";
+      r.actions.push_back("If it is a custom `torch.autograd.Function`, check its `backward` for 0/0, inf - inf and "
+                          "0 * inf: guard divisors with `.clamp(min=eps)` and mask before dividing.");
+      r.actions.push_back("An op whose derivative is infinite where it was evaluated makes NaN in backward although its "
+                          "forward is finite: add an epsilon inside `sqrt`, `pow(x, p < 1)` or `norm` "
+                          "(`torch.sqrt(x + 1e-12)`), and clamp the argument of `acos`/`asin` inside (-1, 1).");
+      r.actions.push_back("To see the op, run one failing batch under `torch.autograd.detect_anomaly(check_nan=True)`: "
+                          "it names the backward function and the forward line that created it.");
+      break;
+    }
     case FaultKind::NotLocated:
       r.headline = "Check module outputs on every step to locate it: run again with `NANTRACE_EVERY=1`.";
       r.actions.push_back("Module checks ran on sampled steps only, and the fault's step was not one of them; with "
@@ -188,6 +208,27 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
     case FaultKind::None:
       break;
   }
+  return finish_advice(r, f, ctx, where);
+}
+
+namespace {
+
+// A backward that overflowed fp16 from a finite gradient (no loss scaler skipped the step).
+void advise_backward_overflow(Recommendation& r, const Finding& f, const std::string& where, const std::string& dev) {
+  const std::string made = f.backward ? "the backward of " + where : "backward";
+  r.headline = "Scale the loss, or keep " + where + " in fp32: " + made + " overflowed " +
+               std::string(to_string(f.origin.dtype)) + ".";
+  r.actions.push_back("Use a loss scaler with fp16 autocast (`scaler = torch.amp.GradScaler(\"" + dev +
+                      "\")`; `scaler.scale(loss).backward()`; `scaler.step(optimizer)`; `scaler.update()`): it skips "
+                      "the steps whose gradients overflow and lowers the scale.");
+  r.actions.push_back("Or run " + where + " outside autocast (`with torch.autocast(\"" + dev +
+                      "\", enabled=False):` with `.float()` inputs), or use bfloat16 autocast.");
+}
+
+// What every finding's advice ends with: the precision verdict of a replay, the device, the
+// checkpoint to resume from.
+Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceContext& ctx, const std::string& where) {
+  const CheckRecord& o = f.origin;
   // A forward replay's precision verdict speaks only for a value born in a forward pass by an
   // op: not for bad input data, a value that arrived already non-finite, or faults of the
   // optimizer (eps underflow, divergence), where re-running the module's forward shows nothing.
@@ -210,5 +251,7 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
                         "delete checkpoints saved after it (auto-resume would reload poisoned weights).");
   return r;
 }
+
+}  // namespace
 
 }  // namespace nantrace

@@ -171,6 +171,22 @@ void Analyzer::move_origin_to_enclosing(const events::OriginInCode& e) {
   replay_.clear();
 }
 
+// "backward_origin": the first non-finite gradient of a backward, seen at `seen_at`'s output,
+// was made by the backward of what consumed that output. It names the pending candidate (or
+// the origin it settled into in this same step) by that module; anything else is stale.
+void Analyzer::attribute_to_backward(const events::BackwardOrigin& e, int64_t step) {
+  CheckRecord* rec = nullptr;
+  if (!origin_ && candidate_) rec = &*candidate_;
+  else if (origin_ && !first_seen_ && first_seen_at_.empty()) rec = &*origin_;
+  if (!rec || backward_ || rec->site.phase != Phase::Backward || rec->step != step ||
+      rec->site.module_path != e.seen_at || e.seen_at.empty())
+    return;
+  backward_ = BackwardBirth{e.seen_at, rec->site.tensor_name, e.node, e.consumers};
+  rec->site.tensor_name = e.seen_at + "'s " + rec->site.tensor_name;
+  rec->site.module_path = e.module;
+  rec->site.module_type = e.module_type;
+}
+
 void Analyzer::settle_candidate_as_fault() {
   if (!candidate_ || origin_) {
     candidate_.reset();
@@ -193,6 +209,10 @@ void Analyzer::settle_candidate_as_benign(int64_t step) {
     skip.scale_after = it->second.scale_after;
   }
   skip.first_site = candidate_ ? candidate_->site.module_path + " " + candidate_->site.tensor_name : "(not checked)";
+  if (candidate_ && backward_) {
+    skip.first_site = backward_->seen_at + " " + backward_->seen_tensor;
+    backward_.reset();
+  }
   ++benign_skip_total_;
   if (benign_skips_.size() < kMaxSkipsKept) benign_skips_.push_back(skip);
   candidate_.reset();
@@ -298,6 +318,7 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
             }
           },
           [&](const events::OriginInCode& e) { move_origin_to_enclosing(e); },
+          [&](const events::BackwardOrigin& e) { attribute_to_backward(e, ev.step); },
           [&](const events::ReplayBegin& e) {
             const bool for_origin = origin_ && !e.module.empty() && e.module == origin_->site.module_path;
             replay_open_ = for_origin;
@@ -472,7 +493,9 @@ Finding Analyzer::finding() const {
       op.site.role = Role::Replay;
       e.replay = {op};
     }
+    if (origin_->site.phase == Phase::Backward && backward_) e.backward = &*backward_;
     Classification c = classify_fault(e);
+    if (e.backward) f.backward = *backward_;
     f.kind = c.kind;
     f.op = c.op;
     f.explanation = c.explanation;

@@ -70,6 +70,7 @@ class Analyzer {
   void settle_candidate_as_benign(int64_t step);
   void attach_evidence(const CheckRecord& rec);
   void move_origin_to_enclosing(const events::OriginInCode& e);
+  void attribute_to_backward(const events::BackwardOrigin& e, int64_t step);
   void mark_unlocated_if_sampled_out();
   void locate_origin_at(const CheckRecord& rec);
   void note_recurrence(const CheckRecord& rec, CheckOutcome* out);
@@ -95,6 +96,7 @@ class Analyzer {
   // the value back to the code of an enclosing module: the origin was moved there; this is
   // the module whose output was the first one seen non-finite.
   std::string first_seen_at_;
+  std::optional<BackwardBirth> backward_;  // the pending or settled backward gradient, followed back
   std::vector<CheckRecord> inputs_, params_, replay_;
   std::vector<CheckRecord> candidate_inputs_;
 

@@ -55,6 +55,53 @@ const CheckRecord* divisor_of(const std::vector<CheckRecord>& op_inputs) {
   return op_inputs.size() >= 2 ? &op_inputs[1] : nullptr;
 }
 
+// Where a backward value was made, in words: "the backward of `Net/fc2` (`MyFuncBackward`)".
+std::string backward_maker(const CheckRecord& o, const BackwardBirth* b) {
+  if (!b) return "the backward of what consumed that output (not followed)";
+  std::string who = o.site.module_path.empty()
+                        ? (b->consumers.size() == 1 ? std::string("the loss computation")
+                                                    : "the code that consumed it (" + text::join(b->consumers, ", ") + ")")
+                        : "`" + o.site.module_path + "`";
+  std::string line = "the backward of " + who;
+  if (!b->node.empty()) line += " (`" + b->node + "`)";
+  return line;
+}
+
+// A gradient made non-finite in backward: by the backward of the module (or loss code) that
+// consumed the output where it was first seen, whose own output's gradient was finite.
+Classification classify_backward(const FaultEvidence& e) {
+  Classification c;
+  const CheckRecord& o = *e.origin;
+  const TensorStats& s = o.stats;
+  const int64_t infs = s.posinf_count + s.neginf_count;
+  const std::string seen = e.backward ? e.backward->seen_at : o.site.module_path;
+  const std::string maker = backward_maker(o, e.backward);
+  const std::string counts = std::to_string(s.nan_count) + " NaN and " + std::to_string(infs) + " Inf";
+  const std::string where = "the gradient arriving at `" + seen + "`'s output holds " + counts +
+                            (e.backward ? ", made by " + maker + " from a finite gradient at its own output"
+                                        : "; it was made by " + maker);
+  if (infs > 0 && is_half(o.dtype)) {
+    c.kind = FaultKind::Fp16Overflow;
+    c.explanation = std::string(to_string(o.dtype)) + " gradient overflowed in backward: " + where +
+                    "; the largest finite " + to_string(o.dtype) + " is " + fmt_num(dtype_max(o.dtype)) +
+                    ", and no loss scaler skipped the step";
+  } else if (infs > 0 && e.growth >= 100.0) {
+    c.kind = FaultKind::Divergence;
+    c.explanation = std::string(to_string(o.dtype)) + " gradient overflowed after magnitudes grew " +
+                    fmt_num(e.growth) + "x over recent steps: " + where;
+  } else {
+    // Without growth before it, a non-finite gradient out of one backward is a gradient formula
+    // meeting a value it cannot take, far likelier than an fp32 overflow within one step.
+    c.kind = FaultKind::BornInBackward;
+    c.explanation = "non-finite gradient born in backward: " + where +
+                    ". A backward makes NaN or Inf from finite values where a gradient formula meets a value it "
+                    "cannot take: 0/0, a division by zero, inf - inf or 0 * inf in a custom autograd.Function's "
+                    "backward, or an op whose derivative is infinite where it was evaluated although its forward "
+                    "was finite (sqrt, pow with an exponent below 1, or norm at 0; acos or asin at +-1)";
+  }
+  return c;
+}
+
 }  // namespace
 
 std::string op_base_name(const std::string& op) {
@@ -128,6 +175,7 @@ Classification classify_fault(const FaultEvidence& e) {
                     "checkpoint wrote them, not this forward";
     return c;
   }
+  if (o.site.phase == Phase::Backward) return classify_backward(e);
   if (o.site.phase == Phase::OptimizerParam) {
     if (is_half(o.dtype)) {
       c.kind = FaultKind::OptimizerEpsUnderflow;

@@ -18,6 +18,7 @@ struct FaultEvidence {
   bool trained_before_origin = false;  // an optimizer update succeeded before the origin step
   double growth = 1.0;              // growth of magnitudes / grad norm over recent steps (x)
   bool root_module = false;         // origin module is a top-level model
+  const BackwardBirth* backward = nullptr;  // the backward gradient was followed to what made it
 };
 
 struct Classification {

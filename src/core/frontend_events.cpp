@@ -91,6 +91,14 @@ std::optional<Event> decode(const EventRecord& r, std::string* error) {
       return Capture{r.name, json_string(d, "module"), json_string(d, "why"), json_int(d, "forwards")};
     case NT_EVENT_REPRO_SAVED:
       return ReproSaved{r.name};
+    case NT_EVENT_BACKWARD_ORIGIN: {
+      BackwardOrigin b{json_string(d, "module"), json_string(d, "module_type"), json_string(d, "node"),
+                       json_string(d, "seen_at"), {}};
+      if (d.contains("consumers") && d["consumers"].is_array())
+        for (const auto& c : d["consumers"])
+          if (c.is_string() && b.consumers.size() < 16) b.consumers.push_back(c.get<std::string>());
+      return b;
+    }
     default:
       return fail("unknown kind");
   }

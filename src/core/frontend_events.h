@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -71,9 +72,14 @@ struct Capture {
 struct ReproSaved {
   std::string path;
 };
+struct BackwardOrigin {
+  std::string module, module_type, node, seen_at;
+  std::vector<std::string> consumers;
+};
 
 using Event = std::variant<Note, OptimizerStep, ScalerUpdate, Checkpoint, Config, Warning, CheckMode, OriginInCode,
-                           ReplayBegin, ReplayEnd, FixCheck, EvidenceUnavailable, Capture, ReproSaved>;
+                           ReplayBegin, ReplayEnd, FixCheck, EvidenceUnavailable, Capture, ReproSaved,
+                           BackwardOrigin>;
 
 // The typed event of a record, or nullopt with *error (one line: the kind and what is wrong)
 // for an unknown kind or a detail that is not a JSON object where the schema wants one.

@@ -45,6 +45,7 @@ constexpr FaultKindNames kFaultKindNames[] = {
     {FaultKind::HardwarePrecision, "hardware_precision", "hardware precision limit"},
     {FaultKind::BornInModule, "born_in_module", "non-finite value born inside the module (overflow or invalid operation)"},
     {FaultKind::NotLocated, "not_located", "non-finite value whose origin was not checked"},
+    {FaultKind::BornInBackward, "born_in_backward", "non-finite gradient born in backward (a gradient formula at a value it cannot take)"},
 };
 
 template <class E, size_t N>

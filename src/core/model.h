@@ -116,6 +116,7 @@ enum class FaultKind : int32_t {
   HardwarePrecision,
   BornInModule,        // NaN without Inf out of a half-precision module with finite inputs, op not pinned
   NotLocated,          // first seen where the code before it was not checked, and never located
+  BornInBackward,      // NaN/Inf made by a backward (custom Function, a derivative's pole) from a finite gradient
 };
 const char* to_string(FaultKind k);          // "fp16_overflow", ...
 const char* describe(FaultKind k);           // "fp16 overflow", human words
@@ -144,6 +145,16 @@ struct HeadroomWarning {
 };
 
 // What the analysis concluded.
+// A gradient first seen non-finite at one module's output, followed back through the autograd
+// graph to the backward that made it: what consumed that output, whose own output's gradient
+// was finite.
+struct BackwardBirth {
+  std::string seen_at;                 // the module whose output's gradient first showed it
+  std::string seen_tensor;             // that gradient's name ("grad_output")
+  std::string node;                    // the grad_fn that made it ("MyFuncBackward"), when one node is known
+  std::vector<std::string> consumers;  // what consumed seen_at's output: module paths, "the loss computation"
+};
+
 struct Finding {
   bool found = false;
   FaultKind kind = FaultKind::None;
@@ -164,6 +175,9 @@ struct Finding {
   // The step whose checks pinned `op`, when not the origin's own moment (op-level checks
   // inside the culprit at a recurrence, or a replay of inputs captured there); -1 otherwise.
   int64_t op_pinned_step = -1;
+  // Set when the value was born in backward and followed back to the backward that made it:
+  // `origin.site` then names that module ("" = the loss computation).
+  std::optional<BackwardBirth> backward;
   // The fault's step: when the first non-finite value was seen.
   int64_t step() const { return first_seen ? first_seen->step : origin.step; }
 };

@@ -16,6 +16,12 @@ std::string number(double v) {
   return buf;
 }
 
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? sep : "") + items[i];
+  return s;
+}
+
 std::string escape_controls(const std::string& s, bool keep_tabs) {
   std::string out;
   out.reserve(s.size());

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -14,6 +15,9 @@ namespace text {
 
 // A number as the report shows it: 6 significant digits ("%.6g"), and "nan", "inf", "-inf".
 std::string number(double v);
+
+// Items joined by sep: "a, b, c".
+std::string join(const std::vector<std::string>& items, const std::string& sep);
 
 // Host-provided names (module paths can hold newlines) kept on one line: \n, \r (and \t unless
 // keep_tabs) written as their escapes, any other control character as '?'.

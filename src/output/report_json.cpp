@@ -66,6 +66,12 @@ json points_to_json(const std::map<int64_t, double>& points) {
   return out;
 }
 
+json backward_to_json(const std::optional<BackwardBirth>& b) {
+  if (!b) return nullptr;
+  return json{{"seen_at", b->seen_at}, {"seen_tensor", b->seen_tensor},
+              {"node", b->node.empty() ? json(nullptr) : json(b->node)}, {"consumers", b->consumers}};
+}
+
 json finding_to_json(const Finding& f) {
   if (!f.found) {
     json j{{"found", false}, {"kind", to_string(FaultKind::None)}};
@@ -89,6 +95,7 @@ json finding_to_json(const Finding& f) {
               {"first_seen", first_seen},
               {"located_at_step", step_or_null(f.first_seen ? f.located_step : -1)},
               {"op_pinned_at_step", step_or_null(f.op_pinned_step)},
+              {"backward", backward_to_json(f.backward)},
               {"phase", to_string(o.site.phase)},
               {"module_path", o.site.module_path},
               {"module_type", o.site.module_type},
@@ -326,6 +333,16 @@ Finding finding_at(const json& o, const std::string& p, const char* k) {
     f.first_seen = s;
     if (j.contains("located_at_step") && !j["located_at_step"].is_null())
       f.located_step = int64_at(j, path, "located_at_step");
+  }
+  if (j.contains("backward") && !j["backward"].is_null()) {
+    const json& b = object_at(j, path, "backward");
+    const std::string bp = join(path, "backward");
+    BackwardBirth birth;
+    birth.seen_at = string_at(b, bp, "seen_at");
+    birth.seen_tensor = string_at(b, bp, "seen_tensor");
+    birth.node = string_or_null_at(b, bp, "node");
+    birth.consumers = strings_at(b, bp, "consumers");
+    f.backward = birth;
   }
   if (j.contains("op_pinned_at_step") && !j["op_pinned_at_step"].is_null())
     f.op_pinned_step = int64_at(j, path, "op_pinned_at_step");

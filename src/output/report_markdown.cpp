@@ -93,11 +93,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 std::string device_text(const CheckRecord& c) { return text::device(c.device, c.device_index); }
 
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < items.size(); ++i) s += (i ? sep : "") + items[i];
-  return s;
-}
+using text::join;
 
 // Binades between the largest finite |x| and the dtype's max, from the scanner's histogram.
 std::string headroom_text(const TensorStats& s) {
@@ -138,6 +134,8 @@ std::string title_line(const Report& r) {
   if (!site.module_path.empty()) {
     where = " in " + code(site.module_path);
     if (!site.module_type.empty()) where += " (" + code(site.module_type) + ")";
+  } else if (f.backward) {
+    where = " in the loss computation's backward";
   } else if (!site.tensor_name.empty()) {
     where = " in " + code(site.tensor_name);
   }
@@ -174,6 +172,14 @@ void summary_table(const Report& r, std::ostringstream& o) {
   }
   row("Phase", to_string(c.site.phase));
   row("Module", cell(module_label(c.site)));
+  if (f.backward) {
+    std::string made = (c.site.module_path.empty() ? std::string("the loss computation's backward") : "its backward") +
+                       (f.backward->node.empty() ? std::string(" (node not known)") : " (" + f.backward->node + ")") +
+                       ", from a finite gradient at its output; first seen in the gradient arriving at " +
+                       f.backward->seen_at + "'s output";
+    if (f.backward->consumers.size() > 1) made += ", which " + join(f.backward->consumers, ", ") + " consumed";
+    row("Made by", cell(made));
+  }
   std::string op_text = op.empty() ? "- (module level)" : cell(op);
   if (!op.empty() && f.op_pinned_step >= 0) op_text += " (pinned at the recurrence at step " + std::to_string(f.op_pinned_step) + ")";
   row("Op", op_text);
@@ -286,9 +292,11 @@ void history_block(const History& h, const std::map<int64_t, double>& series, st
 }
 
 // The culprit's magnitudes speak for a value that grew out of range; beside bad input, a value
-// that arrived already non-finite or one never located they mean nothing.
-bool magnitude_speaks_for(FaultKind k) {
-  switch (k) {
+// that arrived already non-finite, one never located or a gradient born in a backward (the
+// magnitudes are of the forward's outputs) they mean nothing.
+bool magnitude_speaks_for(const Finding& f) {
+  if (f.backward) return false;
+  switch (f.kind) {
     case FaultKind::Fp16Overflow: case FaultKind::Overflow: case FaultKind::LossScaleCollapse:
     case FaultKind::BornInModule: case FaultKind::Divergence: case FaultKind::HardwarePrecision:
       return true;
@@ -333,7 +341,7 @@ History known_history(const std::string& name) {
 
 void histories_section(const Report& r, std::ostringstream& o) {
   static const char* kOrder[] = {"loss_scale", "grad_norm", "loss"};
-  const bool magnitude = !r.culprit_magnitude.empty() && r.finding.found && magnitude_speaks_for(r.finding.kind);
+  const bool magnitude = !r.culprit_magnitude.empty() && r.finding.found && magnitude_speaks_for(r.finding);
   bool any = magnitude;
   for (const auto& s : r.series) any |= !s.second.empty();
   if (!any) return;

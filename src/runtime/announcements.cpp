@@ -44,6 +44,15 @@ std::string origin_located(const Finding& f) {
   return line;
 }
 
+std::string backward_birth(const Finding& f) {
+  const BackwardBirth& b = *f.backward;
+  const std::string where = f.origin.site.module_path.empty() ? "the loss computation" : f.origin.site.module_path;
+  std::string line = "the first non-finite gradient arrived at " + b.seen_at + "'s output, which did not make it: the "
+                     "backward of " + where;
+  if (!b.node.empty()) line += " (" + b.node + ")";
+  return line + " made it from a finite gradient at its own output";
+}
+
 std::string origin_moved(const CheckRecord& seen, const Finding& f) {
   const std::string where = f.origin.site.module_path.empty() ? "the loss computation" : f.origin.site.module_path;
   std::string line = "the first value seen non-finite (" + std::string(to_string(seen.site.phase)) +

@@ -24,6 +24,8 @@ std::string finding(const Finding& f);
 std::string origin_located(const Finding& f);
 // The origin moved after it was first announced (followed back into an enclosing module's code).
 std::string origin_moved(const CheckRecord& seen, const Finding& f);
+// A gradient followed back to the backward that made it: what was seen first, and where it was born.
+std::string backward_birth(const Finding& f);
 // The loss jumped orders of magnitude and stayed (LossWatch), with no NaN.
 std::string loss_blowup(const LossBlowup& b);
 std::string fix(const Finding& f);

@@ -379,7 +379,12 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     origin_reported_ = true;
     const Finding f = analyzer_.finding();
     log::warn(announce::first_nonfinite(f.origin));
-    mark_origin_locked(f, "NaN/Inf origin: ", {});
+    nlohmann::json extra = nlohmann::json::object();
+    if (f.backward) {
+      log::warn(announce::backward_birth(f));
+      extra = {{"first_seen_at", f.backward->seen_at}, {"backward_node", f.backward->node}};
+    }
+    mark_origin_locked(f, "NaN/Inf origin: ", extra);
     trace_.on_origin(f.origin.step);
     write_reports_locked(false);  // a crash right after the fault still leaves a report
     report_dirty_ = true;         // rewritten with the evidence that follows

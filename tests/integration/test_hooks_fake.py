@@ -585,6 +585,135 @@ class LossTest(InstalledTest):
         self.assertEqual(bad.step, 3)
 
 
+class ClosureStepTest(InstalledTest):
+    """optimizer.step(closure): the closure's forward and backward are the step's own, and the
+    gradients it made are checked once it ran (before it, they are the last step's)."""
+
+    def test_lbfgs_steps_and_gradient_checks(self):
+        torch.manual_seed(0)
+        m = nn.Linear(3, 1)
+        opt = torch.optim.LBFGS(m.parameters(), max_iter=3)
+        for i in range(3):
+            x = torch.randn(4, 3)
+
+            def closure():
+                opt.zero_grad()
+                loss = m(x).pow(2).mean()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        self.assertEqual(self.api.steps, [1, 2, 3])
+        fwd = sorted({c.step for c in self.api.checks if c.phase == B.PHASE_FORWARD})
+        self.assertEqual(fwd, [1, 2, 3])
+        # The gradients are checked (a fused norm when finite) after the closure made them:
+        # at step 1 there were none before it, so a check before the step would miss it.
+        norms = [(st, v) for st, n, v in self.api.scalars if n == "grad_norm"]
+        self.assertEqual([st for st, _ in norms], [1, 2, 3])
+        self.assertTrue(all(v > 0 for _, v in norms), norms)
+
+
+class ZeroDivBackward(torch.autograd.Function):
+    """Identity forward; the backward divides the gradient by a zero (the planted fault)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 0 / torch.zeros_like(g)  # 0/0: NaN from a finite gradient
+
+
+class Gate(nn.Module):
+    def forward(self, x):
+        return ZeroDivBackward.apply(x)
+
+
+class GateNet(nn.Module):
+    def __init__(self, residual=False):
+        super().__init__()
+        self.residual = residual
+        self.a = nn.Linear(4, 4)
+        self.gate = Gate()
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = self.a(x)
+        g = self.gate(h)
+        return self.head(h + g if self.residual else g)
+
+
+class BackwardOriginTest(InstalledTest):
+    """A gradient first non-finite at a module's output is followed to the backward that made it
+    (NT_EVENT_BACKWARD_ORIGIN), by reading the autograd graph, and no node is kept after."""
+
+    def run_net(self, net):
+        x = torch.randn(3, 4)
+        loss = net(x).sum()
+        loss.backward()
+        return [d for _, k, n, d in self.api.events if k == B.EVENT_BACKWARD_ORIGIN]
+
+    def test_the_consumer_whose_own_node_made_it_is_named_with_its_node(self):
+        found = self.run_net(GateNet())
+        bad = self.api.first_bad(phase=B.PHASE_BACKWARD)
+        self.assertEqual(bad.path, "GateNet/a")  # where it is first seen: the receiver
+        self.assertEqual(len(found), 1)
+        self.assertEqual(found[0]["module"], "GateNet/gate")
+        self.assertEqual(found[0]["module_type"], "Gate")
+        self.assertEqual(found[0]["node"], "ZeroDivBackwardBackward")
+        self.assertEqual(found[0]["seen_at"], "GateNet/a")
+        self.assertEqual(found[0]["consumers"], ["GateNet/gate"])
+
+    def test_two_consumers_name_the_module_enclosing_both_and_no_node(self):
+        found = self.run_net(GateNet(residual=True))
+        self.assertEqual(len(found), 1)
+        # `a`'s output feeds `gate` and GateNet's own add: which of them made it is not
+        # known from the graph alone, so the finding is the module enclosing both.
+        self.assertEqual(found[0]["module"], "GateNet")
+        self.assertIsNone(found[0]["node"])
+        self.assertEqual(sorted(found[0]["consumers"]), ["GateNet/gate", "GateNet/head"])
+
+    def test_a_finite_backward_announces_nothing_and_keeps_no_node(self):
+        from nantrace_torch import _backward_origin as BO
+        net = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 1))
+        self.assertEqual(self.run_net(net), [])
+        self.assertEqual(BO._forwards, {}, "nodes held after the backward returned")
+        with torch.no_grad():
+            net(torch.randn(2, 4))
+        self.assertEqual([e for fw in BO._forwards.values() for e in fw.entries], [], "nodes recorded under no_grad")
+
+    def test_a_value_made_in_code_around_the_consumer_is_the_enclosing_modules(self):
+        class Between(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(4, 4, bias=False)
+                self.head = nn.Linear(4, 1)
+
+            def forward(self, x):
+                h = self.a(x)
+                return self.head(torch.sqrt(h * h))  # finite forward; sqrt'(0) * 0 is NaN
+
+        x = torch.randn(3, 4)
+        x[1] = 0.0  # a zero row of h
+        Between()(x).sum().backward()
+        found = [d for _, k, n, d in self.api.events if k == B.EVENT_BACKWARD_ORIGIN]
+        self.assertEqual(len(found), 1)
+        # head consumed sqrt(h * h), not h: the nodes in between are Between's own code.
+        self.assertEqual(found[0]["module"], "Between")
+        self.assertEqual(found[0]["consumers"], ["Between/head"])
+        self.assertIsNone(found[0]["node"])
+
+    def test_common_module(self):
+        from nantrace_torch._backward_origin import common_module
+        self.assertEqual(common_module([b"Net/enc.0.conv", b"Net/enc.1"]), b"Net/enc")
+        self.assertEqual(common_module([b"Net/enc", b"Net/enc.0"]), b"Net/enc")
+        self.assertEqual(common_module([b"Net/enc.10", b"Net/enc.1"]), b"Net/enc")
+        self.assertEqual(common_module([b"Net/a", b"Disc/a"]), b"")
+        self.assertEqual(common_module([b"Net/a", b""]), b"")
+        self.assertEqual(common_module([b"Net"]), b"Net")
+
+
 class ReplayCopyTest(InstalledTest):
     """The replay runs on a copy: weight_norm / spectral_norm modules copy too (their computed
     weight is a non-leaf tensor that deepcopy refuses), and no user hook runs in it."""

@@ -87,6 +87,37 @@ class StepCounterTest(unittest.TestCase):
         self.assertEqual(run(c, ["f", ("o", 1), "f"]), [1, 1, 2])
 
 
+class ClosureTest(unittest.TestCase):
+    """optimizer.step(closure): the closure's forward and backward belong to the step taken."""
+
+    def test_closure_work_is_the_steps_own(self):
+        c = StepCounter()
+        c.add_optimizer("lbfgs")
+        seen = []
+        for _ in range(3):
+            c.optimizer_stepping("lbfgs")  # step(closure) is called first
+            for _ in range(4):             # LBFGS evaluates the closure several times
+                c.activity()               # its forward and backward
+                c.backward_done()
+                seen.append(c.step)
+            c.optimizer_step_done("lbfgs")
+        self.assertEqual(seen, [1] * 4 + [2] * 4 + [3] * 4)
+        self.assertEqual(c.step, 3)
+
+    def test_a_closure_step_beside_a_plain_one(self):
+        c = StepCounter()
+        c.add_optimizer("g")
+        c.add_optimizer("d")
+        c.activity()
+        c.optimizer_stepped("d")
+        c.optimizer_stepping("g")
+        c.activity()  # g's closure: still step 1
+        self.assertEqual(c.step, 1)
+        c.optimizer_step_done("g")
+        c.activity()
+        self.assertEqual(c.step, 2)
+
+
 class NoOptimizerTest(unittest.TestCase):
     """Manual SGD (no torch.optim): each top-level backward ends an iteration."""
 

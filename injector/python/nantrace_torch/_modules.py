@@ -7,6 +7,7 @@ from weakref import ref as _weakref
 import torch
 from torch.nn.modules import module as nn_module
 
+from . import _backward_origin
 from . import _binding as B
 from . import _guard
 from . import _investigation
@@ -19,9 +20,9 @@ _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda
 
 
 class Frame:
-    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen", "args", "kwargs")
+    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen", "args", "kwargs", "nodes")
 
-    def __init__(self, module, path, mtype, root, info, seen, args, kwargs=None):
+    def __init__(self, module, path, mtype, root, info, seen, args, kwargs=None, nodes=None):
         self.module, self.path, self.mtype = module, path, mtype
         self.root, self.info = root, info
         # The inputs of this forward, kept (by reference, only while it runs) in case a value
@@ -34,6 +35,9 @@ class Frame:
         # (nn.Sequential, a model returning its submodules' feature maps) is not checked
         # again, nor does its gradient get a second hook.
         self.seen = seen
+        # (GradCheck, autograd node) of every output whose gradient is checked in this root
+        # forward: read only if a backward value has to be followed to where it was made.
+        self.nodes = nodes
 
 
 def _unwind_to(st, module):
@@ -81,7 +85,7 @@ def _pre_hook(module, args, kwargs):
         R.set_phase(B.PHASE_FORWARD)
         path, mtype = info.paths[id(module)]
         kwargs = _caller_kwargs()
-        frame = Frame(module, path, mtype, module, info, {}, args, kwargs)
+        frame = Frame(module, path, mtype, module, info, {}, args, kwargs, _backward_origin.begin_forward(module))
         if info.has_params:
             _check_batch(path, mtype, args, kwargs)
     else:
@@ -90,7 +94,7 @@ def _pre_hook(module, args, kwargs):
         if e is None:
             name = type(module).__name__
             e = (bname(parent.path.decode() + "/" + name), bname(name))
-        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen, args)
+        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen, args, None, parent.nodes)
     st.append(frame)
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
@@ -165,7 +169,10 @@ def _check_outputs(frame, module, args, kwargs, output):
         outputs = ((_OUTPUT, output),) if eligible(output) else ()
     else:
         outputs = iter_tensors(output, "output")
+    at_root = frame.module is frame.root and frame.nodes is not None
     for name, t in outputs:
+        if at_root and t.grad_fn is not None:
+            frame.nodes.root_outputs.add(id(t.grad_fn))  # what the loss computation consumes
         ver = t._version
         prev = seen.get(id(t))
         if prev is not None and prev[1] == ver and prev[0]() is t:
@@ -176,7 +183,12 @@ def _check_outputs(frame, module, args, kwargs, output):
         if r == B.NT_NONFINITE:
             _investigation.on_nonfinite_output(frame, module, args, kwargs)
         if grad_on and t.requires_grad:
-            t.register_hook(_grad_check(path, mtype, bn))
+            h = _grad_check(path, mtype, bn)
+            h.finite = False
+            t.register_hook(h)
+            node = t.grad_fn
+            if node is not None:
+                frame.nodes.add(h, node, args, kwargs)
 
 
 _OUTPUT = b"output"
@@ -189,17 +201,22 @@ class GradCheck:
     per (module path, output name), made once and registered again at every forward: building a
     closure per output per step cost more than the check itself."""
 
-    __slots__ = ("path", "mtype", "name")
+    __slots__ = ("path", "mtype", "name", "finite")
 
     def __init__(self, path, mtype, name):
         self.path, self.mtype, self.name = path, mtype, name
+        self.finite = False  # the gradient of its latest registration was checked finite
 
     def __call__(self, grad):
         if not _guard.enabled("backward"):
             return None
         try:
             if grad is not None and not R.suspended() and eligible(grad):
-                R.api.check(B.PHASE_BACKWARD, B.ROLE_OUTPUT, self.path, self.mtype, None, self.name, grad)
+                r = R.api.check(B.PHASE_BACKWARD, B.ROLE_OUTPUT, self.path, self.mtype, None, self.name, grad)
+                if r == B.NT_FINITE:
+                    self.finite = True
+                elif r == B.NT_NONFINITE:
+                    _backward_origin.on_nonfinite_grad(self)
         except Exception as e:  # noqa: BLE001 - never into the host's backward
             _guard.disable("backward", e)
         return None
@@ -265,4 +282,5 @@ def _post_hook_nokw(module, args, output):
 
 def reset_for_tests():
     _grad_checks.clear()
+    _backward_origin.reset_for_tests()
     _investigation.reset_for_tests()

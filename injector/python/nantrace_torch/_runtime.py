@@ -136,6 +136,18 @@ def optimizer_stepped(key):
         _begin_step(n)
 
 
+def optimizer_stepping(key):
+    """An optimizer step that runs a closure began: the closure's work is this step's."""
+    n = counter.optimizer_stepping(key)
+    if n is not None:
+        _begin_step(n)
+
+
+def optimizer_step_done(key):
+    """That step returned."""
+    counter.optimizer_step_done(key)
+
+
 def switch_full_checks(reason):
     """A cheap check found non-finite on a step whose module checks were sampled out."""
     global full_checks, module_checks

@@ -42,6 +42,14 @@ class StepCounter:
 
     def optimizer_stepped(self, key):
         """An optimizer stepped (or GradScaler skipped it)."""
+        began = self.optimizer_stepping(key)
+        self.optimizer_step_done(key)
+        return began
+
+    def optimizer_stepping(self, key):
+        """An optimizer step began. With a closure (LBFGS) the forward and backward the closure
+        runs inside the call belong to this step, so the iteration is complete only when the
+        call returns (optimizer_step_done)."""
         began = None
         if self.step == 0 or self._complete:
             began = self._begin()
@@ -53,9 +61,11 @@ class StepCounter:
         self._known.add(key)
         self._stepped.add(key)
         self._ever_stepped = True
-        if self._known <= self._stepped:
-            self._complete = True
         return began
+
+    def optimizer_step_done(self, key):
+        if key in self._stepped and self._known <= self._stepped:
+            self._complete = True
 
     def backward_done(self):
         """A top-level backward / autograd.grad call returned: the end of an iteration in a

@@ -5,6 +5,7 @@ import weakref
 
 import torch
 
+from . import _backward_origin
 from . import _binding as B
 from . import _guard
 from . import _modules
@@ -35,6 +36,7 @@ def _on_loss(tensors):
     if R.suspended() or not R.ensure_started():
         return
     _modules.clear_stack()
+    _backward_origin.begin_backward(tensors)
     R.activity()
     api = R.api
     for t in tensors:
@@ -82,6 +84,7 @@ def _run_backward(fn, args, kwargs, top=False):
 
 @_guard.guarded("loss")
 def _backward_returned():
+    _backward_origin.release()
     if not R.suspended():
         R.backward_done()
 
@@ -210,12 +213,36 @@ def _flush_device_norms():
         R.api.scalar_at("grad_norm", p.meta, float(p.back.value()))
 
 
+_closure_steps = set()  # id(opt) of the steps in flight that run a closure
+
+
+def _closure_of(opt, args, kwargs):
+    """The closure given to opt.step (the hook's args start with the optimizer itself)."""
+    rest = args[1:] if args and args[0] is opt else args
+    c = rest[0] if rest else (kwargs or {}).get("closure")
+    return c if callable(c) else None
+
+
 @_guard.guarded("optimizer")
 def _opt_pre(opt, args, kwargs):
     if R.suspended() or not R.ensure_started():
         return None
     _modules.clear_stack()
+    _backward_origin.release()
+    if _closure_of(opt, args, kwargs) is not None:
+        # optimizer.step(closure) (LBFGS, Lightning's automatic optimization): the closure's
+        # forward and backward run inside this call and belong to the step being taken; its
+        # gradients exist only once the closure ran, so they are checked after the step.
+        _closure_steps.add(id(opt))
+        R.optimizer_stepping(id(opt))
+        return None
     R.optimizer_stepped(id(opt))
+    _before_update(opt)
+    return None
+
+
+def _before_update(opt):
+    """The gradients an optimizer is about to use (or used), checked, with the lr and norm."""
     api = R.api
     bad, gn, grads = _check_grads(opt, B.PHASE_OPTIMIZER_GRAD)
     if bad:
@@ -228,15 +255,21 @@ def _opt_pre(opt, args, kwargs):
     elif grads:
         _device_grad_norm(grads)
     R.set_phase(B.PHASE_OPTIMIZER_PARAM)
-    return None
 
 
 @_guard.guarded("optimizer")
 def _opt_post(opt, args, kwargs):
     R.set_phase(B.PHASE_FORWARD)
     _post_count[id(opt)] = _post_count.get(id(opt), 0) + 1
+    closure_step = id(opt) in _closure_steps
+    _closure_steps.discard(id(opt))
     if R.suspended() or not R.ensure_started():
         return None
+    if closure_step:
+        _modules.clear_stack()
+        _before_update(opt)
+        R.set_phase(B.PHASE_FORWARD)
+        R.optimizer_step_done(id(opt))
     api = R.api
     if _check_params(opt):
         R.switch_full_checks("non-finite parameter after an optimizer step")

@@ -649,6 +649,72 @@ TEST(Analyzer, StepsAreAlsoGivenInTheScriptsOwnCounter) {
   EXPECT_EQ(r.step_counter_offset, -1);
 }
 
+// A gradient first seen non-finite at one module's output is the consumer's doing: the
+// frontend follows the graph and names it (backward_origin); the finding moves there.
+TEST(Analyzer, GradientMadeInABackwardIsTheConsumersNotTheReceivers) {
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(finite(3, Phase::Forward, "Net/proj"));
+  a.on_check(finite(3, Phase::Forward, "Net/norm"));
+  a.on_check(finite(3, Phase::Loss, "", DType::F32));
+  a.on_check(finite(3, Phase::Backward, "Net/norm", DType::F32, 1.0));
+  a.on_check(check(3, Phase::Backward, "Net/proj", DType::F32, 2, 5, 0, 0.07, Role::Output, "grad_output"));
+  a.on_event(event(3, NT_EVENT_BACKWARD_ORIGIN, "backward_origin",
+                   R"({"module":"Net/norm","module_type":"RowNorm","node":"NormalizeBackward","seen_at":"Net/proj","consumers":["Net/norm"]})"));
+  auto out = a.on_check(check(3, Phase::OptimizerGrad, "Net/proj", DType::F32, 8, 0, 0, 1.0, Role::Output, "weight"));
+  EXPECT_TRUE(out.new_origin);
+  const Finding f = a.finding();
+  ASSERT_TRUE(f.found);
+  EXPECT_EQ(f.kind, FaultKind::BornInBackward);
+  EXPECT_EQ(f.origin.site.phase, Phase::Backward);
+  EXPECT_EQ(f.origin.site.module_path, "Net/norm");
+  EXPECT_EQ(f.origin.site.module_type, "RowNorm");
+  EXPECT_EQ(f.origin.site.tensor_name, "Net/proj's grad_output");
+  ASSERT_TRUE(f.backward.has_value());
+  EXPECT_EQ(f.backward->seen_at, "Net/proj");
+  EXPECT_EQ(f.backward->node, "NormalizeBackward");
+  EXPECT_NE(f.explanation.find("made by the backward of `Net/norm` (`NormalizeBackward`)"), std::string::npos);
+  EXPECT_NE(f.recommendation.headline.find("Guard the backward of `Net/norm`"), std::string::npos);
+  for (const auto& act : f.recommendation.actions) EXPECT_EQ(act.find("learning rate"), std::string::npos) << act;
+}
+
+TEST(Analyzer, ABackwardOriginForAnotherSiteOrStepIsIgnored) {
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(check(3, Phase::Backward, "Net/proj", DType::F32, 2, 0, 0, 1.0, Role::Output, "grad_output"));
+  a.on_event(event(3, NT_EVENT_BACKWARD_ORIGIN, "backward_origin", R"({"module":"Net/x","seen_at":"Net/other"})"));
+  a.on_event(event(2, NT_EVENT_BACKWARD_ORIGIN, "backward_origin", R"({"module":"Net/y","seen_at":"Net/proj"})"));
+  a.on_step_begin(4);
+  const Finding f = a.finding();
+  ASSERT_TRUE(f.found);
+  EXPECT_EQ(f.origin.site.module_path, "Net/proj");
+  EXPECT_FALSE(f.backward.has_value());
+  // Not followed: the kind is still decided from what was seen, and says it was not followed.
+  EXPECT_EQ(f.kind, FaultKind::BornInBackward);
+  EXPECT_NE(f.explanation.find("not followed"), std::string::npos);
+}
+
+TEST(Analyzer, Fp16GradientOverflowInABackwardSkippedByTheScalerStaysBenign) {
+  Analyzer a;
+  a.on_step_begin(1);
+  a.on_check(check(1, Phase::Backward, "Net/fc1", DType::F16, 0, 4, 0, 1.0, Role::Output, "grad_output"));
+  a.on_event(event(1, NT_EVENT_BACKWARD_ORIGIN, "backward_origin", R"({"module":"Net/fc2","seen_at":"Net/fc1"})"));
+  a.on_event(optimizer_step(1, /*skipped=*/true));
+  a.on_event(scaler_update(1, 65536, 32768, true));
+  a.on_step_begin(2);
+  a.on_check(check(2, Phase::Backward, "Net/fc1", DType::F16, 0, 4, 0, 1.0, Role::Output, "grad_output"));
+  a.on_event(event(2, NT_EVENT_BACKWARD_ORIGIN, "backward_origin", R"({"module":"Net/fc2","seen_at":"Net/fc1"})"));
+  a.on_step_begin(3);  // no skip at step 2: a fault, in the backward of fc2
+  const Report r = a.build_report();
+  ASSERT_EQ(r.benign_skips.size(), 1u);
+  EXPECT_EQ(r.benign_skips[0].first_site, "Net/fc1 grad_output");
+  ASSERT_TRUE(r.finding.found);
+  EXPECT_EQ(r.finding.origin.step, 2);
+  EXPECT_EQ(r.finding.kind, FaultKind::Fp16Overflow);
+  EXPECT_EQ(r.finding.origin.site.module_path, "Net/fc2");
+  EXPECT_NE(r.finding.recommendation.headline.find("Scale the loss"), std::string::npos);
+}
+
 TEST(Analyzer, SeriesAreBounded) {
   Analyzer a;
   for (int64_t s = 1; s <= int64_t(Analyzer::kMaxSeriesPoints) + 50; ++s) {

@@ -89,6 +89,17 @@ TEST(FrontendEvents, CheckMode) {
   EXPECT_EQ(m.reason, "origin");
 }
 
+TEST(FrontendEvents, BackwardOrigin) {
+  const BackwardOrigin b = as<BackwardOrigin>(rec(NT_EVENT_BACKWARD_ORIGIN, "backward_origin",
+      R"({"module":"Net/norm","module_type":"RowNorm","node":"NormalizeBackward","seen_at":"Net/proj","consumers":["Net/norm",3]})"));
+  EXPECT_EQ(b.module, "Net/norm");
+  EXPECT_EQ(b.module_type, "RowNorm");
+  EXPECT_EQ(b.node, "NormalizeBackward");
+  EXPECT_EQ(b.seen_at, "Net/proj");
+  ASSERT_EQ(b.consumers.size(), 1u);  // the number is not a path: left out
+  EXPECT_EQ(as<BackwardOrigin>(rec(NT_EVENT_BACKWARD_ORIGIN, "", R"({"node":null})")).node, "");
+}
+
 TEST(FrontendEvents, OriginInCode) {
   const OriginInCode o = as<OriginInCode>(rec(NT_EVENT_ORIGIN_IN_CODE, "origin_in_code",
                                               R"({"module":"Net/dec.res","module_type":"ResBlock","relay":"Net/dec.res.conv","recurrence":true})"));
