@@ -44,7 +44,9 @@ typedef enum nt_phase {
   NT_PHASE_BACKWARD = 4,       /* gradients arriving at module outputs */
   NT_PHASE_UNSCALE = 5,        /* GradScaler unscale_ / inf check */
   NT_PHASE_OPTIMIZER_GRAD = 6, /* gradients right before an optimizer step */
-  NT_PHASE_OPTIMIZER_PARAM = 7 /* parameters right after an optimizer step */
+  NT_PHASE_OPTIMIZER_PARAM = 7, /* parameters right after an optimizer step */
+  NT_PHASE_EVALUATION = 8      /* a forward of a model in eval mode under no_grad / inference_mode:
+                                  its batch (role input) and its module / op outputs */
 } nt_phase;
 
 /* What the tensor is relative to the site. */

@@ -50,6 +50,7 @@ void add_lr_advice(Recommendation& r, const AdviceContext& ctx, bool primary) {
 }
 
 void advise_backward_overflow(Recommendation& r, const Finding& f, const std::string& where, const std::string& dev);
+void advise_evaluation_only(Recommendation& r, const CheckRecord& e);
 Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceContext& ctx, const std::string& where);
 
 }  // namespace
@@ -65,6 +66,10 @@ bool weak_fp16_device(const std::string& name) {
 Recommendation advise(const Finding& f, const AdviceContext& ctx) {
   Recommendation r;
   if (!f.found) {
+    if (ctx.evaluation && !ctx.blowup) {
+      advise_evaluation_only(r, *ctx.evaluation);
+      return r;
+    }
     if (ctx.blowup) {
       const LossBlowup& b = *ctx.blowup;
       r.headline = "No NaN or Inf, but training blew up: the loss jumped from about " + num(b.baseline) + " to about " +
@@ -223,6 +228,29 @@ void advise_backward_overflow(Recommendation& r, const Finding& f, const std::st
                       "the steps whose gradients overflow and lowers the scale.");
   r.actions.push_back("Or run " + where + " outside autocast (`with torch.autocast(\"" + dev +
                       "\", enabled=False):` with `.float()` inputs), or use bfloat16 autocast.");
+}
+
+// Training stayed finite; only an evaluation forward (eval mode, no_grad) showed a NaN/Inf.
+void advise_evaluation_only(Recommendation& r, const CheckRecord& e) {
+  const bool batch = e.site.role == Role::Input;
+  const std::string where = e.site.module_path.empty() ? std::string("the model") : "`" + e.site.module_path + "`";
+  const std::string after = e.step >= 1 ? "after training step " + std::to_string(e.step) : "before the first training step";
+  r.headline = "Training stayed finite: a non-finite value appeared only in evaluation (" + after + "), " +
+               (batch ? "in the evaluation batch entering " + where : "in " + where + "'s output") + ".";
+  if (batch) {
+    r.actions.push_back("The model is fine in training: that evaluation batch holds NaN/Inf (" + e.site.tensor_name +
+                        "). Check the validation data and the code that loads or preprocesses it.");
+  } else {
+    r.actions.push_back("The model is fine in training; its evaluation forward is not. Look at that evaluation "
+                        "batch (lengths, padding, an empty or silent sample) and at code that runs only in eval "
+                        "mode: dropout off, BatchNorm running statistics in place of batch statistics, a different "
+                        "input length or masking at inference.");
+    if (is_half(e.dtype))
+      r.actions.push_back("The evaluation ran in " + std::string(to_string(e.dtype)) + ": if training runs in fp32 "
+                          "or with a loss scaler, evaluate " + where + " in fp32 (autocast disabled).");
+  }
+  r.actions.push_back("To see it again: run the evaluation alone on that batch under `NANTRACE_CHECK=op`, which "
+                      "checks every op and names the one that made it.");
 }
 
 // What every finding's advice ends with: the precision verdict of a replay, the device, the

@@ -25,6 +25,7 @@ struct AdviceContext {
   int64_t benign_skips = 0;
   std::optional<bool> skips_recovered;  // the loss came back after the skips (nullopt: not known)
   std::optional<LossBlowup> blowup;     // a blow-up of the loss without NaN
+  std::optional<CheckRecord> evaluation;  // the first non-finite value of an evaluation forward
 };
 
 // GTX 16xx, Pascal (P100/GTX 10xx), Tesla T4 (sm_75): weak or unstable fp16.

@@ -43,6 +43,18 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
   const bool bad = has_nonfinite(rec.stats);
   out.nonfinite = bad;
   if (bad) ++nonfinite_checks_;
+  if (rec.site.phase == Phase::Evaluation) {
+    // An evaluation forward changes nothing in training: what it shows is its own finding,
+    // never the training fault, and never evidence of one.
+    if (bad) {
+      ++evaluation_nonfinite_;
+      if (!evaluation_) {
+        evaluation_ = rec;
+        out.new_evaluation = true;
+      }
+    }
+    return out;
+  }
 
   if (rec.site.role != Role::Output) {
     // Evidence for the site just found (inputs, parameters, replayed ops), or from a replay
@@ -461,6 +473,7 @@ AdviceContext Analyzer::advice_context(const Finding& f) const {
   ctx.benign_skips = benign_skip_total_;
   if (!benign_skips_.empty()) ctx.skips_recovered = loss_watch_.recovered_after(benign_skips_.front().step);
   ctx.blowup = blowup_;
+  ctx.evaluation = evaluation_;
   return ctx;
 }
 
@@ -579,6 +592,8 @@ Report Analyzer::build_report() const {
   r.nonfinite_checks = nonfinite_checks_;
   r.notes = notes_;
   r.blowup = blowup_;
+  r.evaluation = evaluation_;
+  r.evaluation_nonfinite_checks = evaluation_nonfinite_;
   r.step_counter = step_counter_;
   r.step_counter_offset = step_counter_offset_;
   if (!benign_skips_.empty()) r.skips_recovered = loss_watch_.recovered_after(benign_skips_.front().step);

@@ -29,6 +29,7 @@ struct CheckOutcome {
   bool new_origin = false;       // this check is (or settled) the first fault origin
   bool new_benign_skip = false;
   bool origin_located = false;   // a recurrence located the origin that was first seen unchecked
+  bool new_evaluation = false;   // the first non-finite value seen in an evaluation forward
   std::optional<HeadroomWarning> warning;
 };
 
@@ -110,6 +111,8 @@ class Analyzer {
   std::map<std::string, std::map<int64_t, double>> series_;
   LossWatch loss_watch_;
   std::optional<LossBlowup> blowup_;  // with the module that jumped
+  std::optional<CheckRecord> evaluation_;  // the first non-finite value of an evaluation forward
+  int64_t evaluation_nonfinite_ = 0;       // evaluation checks that were non-finite
   std::string last_checkpoint_;
   std::string checkpoint_before_fault_;
   std::map<std::string, std::string> meta_;

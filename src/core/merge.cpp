@@ -15,9 +15,10 @@ int phase_order(Phase p) {
     case Phase::Unscale: return 4;
     case Phase::OptimizerGrad: return 5;
     case Phase::OptimizerParam: return 6;
+    case Phase::Evaluation: return 7;
     case Phase::Unknown: break;
   }
-  return 7;
+  return 8;
 }
 
 bool finding_before(const Finding& a, const Finding& b) {

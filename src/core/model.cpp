@@ -21,7 +21,8 @@ constexpr NamedValue<Phase> kPhaseNames[] = {
     {Phase::Unknown, "unknown"},          {Phase::Input, "input"},
     {Phase::Forward, "forward"},          {Phase::Loss, "loss"},
     {Phase::Backward, "backward"},        {Phase::Unscale, "unscale"},
-    {Phase::OptimizerGrad, "optimizer_grad"}, {Phase::OptimizerParam, "optimizer_param"}};
+    {Phase::OptimizerGrad, "optimizer_grad"}, {Phase::OptimizerParam, "optimizer_param"},
+    {Phase::Evaluation, "evaluation"}};
 
 constexpr NamedValue<Role> kRoleNames[] = {
     {Role::Output, "output"}, {Role::Input, "input"}, {Role::Param, "param"}, {Role::Replay, "replay"}};

@@ -23,6 +23,7 @@ enum class Phase : int32_t {
   Unscale = NT_PHASE_UNSCALE,
   OptimizerGrad = NT_PHASE_OPTIMIZER_GRAD,
   OptimizerParam = NT_PHASE_OPTIMIZER_PARAM,
+  Evaluation = NT_PHASE_EVALUATION,
 };
 enum class Role : int32_t { Output = NT_ROLE_OUTPUT, Input = NT_ROLE_INPUT, Param = NT_ROLE_PARAM, Replay = NT_ROLE_REPLAY };
 enum class Device : int32_t { CPU = NT_DEVICE_CPU, CUDA = NT_DEVICE_CUDA };
@@ -200,6 +201,10 @@ struct Report {
   std::string run_dir;
   std::vector<std::string> notes;  // degraded features, skipped checks, etc.
   std::optional<LossBlowup> blowup;     // the loss jumped orders of magnitude and stayed, without NaN
+  // The first non-finite value of an evaluation forward (a model in eval mode under no_grad):
+  // its own finding, never the training fault. Its step is the training step it followed.
+  std::optional<CheckRecord> evaluation;
+  int64_t evaluation_nonfinite_checks = 0;
   std::optional<bool> skips_recovered;  // after GradScaler's skips the loss came back (nullopt: unknown)
   // The script's own step counter, when its trainer is known: at nantrace's step N it reads
   // N + step_counter_offset (GPT-SoVITS's 0-based global_step: offset -1).

@@ -422,6 +422,25 @@ void read_report(const json& j, Report* r) {
     r->step_counter = string_at(c, "step_counter", "name");
     r->step_counter_offset = int64_at(c, "step_counter", "offset");
   }
+  if (j.contains("evaluation") && !j["evaluation"].is_null()) {
+    const json& e = object_at(j, "", "evaluation");
+    CheckRecord c;
+    c.site.phase = Phase::Evaluation;
+    c.step = int64_at(e, "evaluation", "step");
+    const std::string what = string_at(e, "evaluation", "what");
+    if (what != "batch" && what != "output")
+      throw FieldError("field 'evaluation.what': \"" + what + "\" is neither \"batch\" nor \"output\"");
+    c.site.role = what == "batch" ? Role::Input : Role::Output;
+    c.site.module_path = string_at(e, "evaluation", "module_path");
+    c.site.module_type = string_at(e, "evaluation", "module_type");
+    c.site.tensor_name = string_at(e, "evaluation", "tensor");
+    c.site.op = string_or_null_at(e, "evaluation", "op");
+    c.dtype = dtype_at(e, "evaluation", "dtype");
+    c.shape = shape_at(e, "evaluation", "shape");
+    c.stats = stats_at(e, "evaluation", "stats");
+    r->evaluation = c;
+    r->evaluation_nonfinite_checks = int64_at(e, "evaluation", "nonfinite_checks");
+  }
   if (j.contains("skips_recovered") && !j["skips_recovered"].is_null())
     r->skips_recovered = bool_at(j, "", "skips_recovered");
   r->last_checkpoint_before_fault = string_or_null_at(j, "", "last_checkpoint_before_fault");
@@ -475,6 +494,17 @@ json report_to_json(const Report& r) {
                                               {"module_jump", strict_json::number(r.blowup->module_jump)}}
                                        : json(nullptr)},
               {"skips_recovered", r.skips_recovered ? json(*r.skips_recovered) : json(nullptr)},
+              {"evaluation", r.evaluation ? json{{"step", r.evaluation->step},
+                                                 {"what", r.evaluation->site.role == Role::Input ? "batch" : "output"},
+                                                 {"module_path", r.evaluation->site.module_path},
+                                                 {"module_type", r.evaluation->site.module_type},
+                                                 {"tensor", r.evaluation->site.tensor_name},
+                                                 {"op", op_or_null(r.evaluation->site.op)},
+                                                 {"dtype", to_string(r.evaluation->dtype)},
+                                                 {"shape", r.evaluation->shape},
+                                                 {"stats", stats_to_json(r.evaluation->stats)},
+                                                 {"nonfinite_checks", r.evaluation_nonfinite_checks}}
+                                          : json(nullptr)},
               {"step_counter", r.step_counter.empty() ? json(nullptr)
                                                       : json{{"name", r.step_counter}, {"offset", r.step_counter_offset}}},
               {"last_checkpoint_before_fault", op_or_null(r.last_checkpoint_before_fault)},

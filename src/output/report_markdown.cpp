@@ -128,6 +128,11 @@ std::string module_label(const Site& site) {
 
 std::string title_line(const Report& r) {
   const Finding& f = r.finding;
+  if (!f.found && r.evaluation)
+    return "# nantrace: non-finite value in evaluation only, in " +
+           code(r.evaluation->site.module_path.empty() ? std::string("the model") : r.evaluation->site.module_path) +
+           (r.evaluation->step >= 1 ? " after step " + std::to_string(r.evaluation->step) : std::string(" before step 1")) +
+           "\n";
   if (!f.found) return "# nantrace: no NaN or Inf seen\n";
   const Site& site = f.origin.site;
   std::string where;
@@ -476,6 +481,7 @@ Report with_escaped_controls(const Report& in) {
   };
   fix_record(r.finding.origin);
   if (r.finding.first_seen) fix_record(*r.finding.first_seen);
+  if (r.evaluation) fix_record(*r.evaluation);
   for (auto* v : {&r.finding.inputs, &r.finding.params, &r.finding.replay})
     for (auto& c : *v) fix_record(c);
   r.finding.explanation = escape_controls(r.finding.explanation);
@@ -487,6 +493,24 @@ Report with_escaped_controls(const Report& in) {
   for (auto& n : r.notes) n = escape_controls(n);
   r.last_checkpoint_before_fault = escape_controls(r.last_checkpoint_before_fault);
   return r;
+}
+
+// A value seen non-finite only in an evaluation forward: its own finding, beside (or instead
+// of) the training one.
+void evaluation_section(const Report& r, std::ostringstream& o) {
+  const CheckRecord& e = *r.evaluation;
+  const bool batch = e.site.role == Role::Input;
+  o << "\n## Evaluation\n\n"
+    << "A forward of the model in eval mode under `no_grad` / `inference_mode` (evaluation, not training) "
+    << (e.step >= 1 ? "after training step " + std::to_string(e.step) : std::string("before the first training step"))
+    << " held a non-finite value: "
+    << (batch ? "its batch entering " + code(e.site.module_path) + " (" + code(e.site.tensor_name) + ")"
+              : code(e.site.module_path) + "'s " + code(e.site.tensor_name))
+    << ", " << to_string(e.dtype) << " " << shape_text(e.shape) << ", " << e.stats.nan_count << " NaN, "
+    << e.stats.posinf_count + e.stats.neginf_count << " Inf of " << e.stats.numel << ". "
+    << r.evaluation_nonfinite_checks << " evaluation check(s) were non-finite in all. "
+    << (r.finding.found ? "It is not the training fault above, and no training value depends on it.\n"
+                        : "Training values never were: the model trains fine, its evaluation does not.\n");
 }
 
 }  // namespace
@@ -506,6 +530,13 @@ std::string render_markdown(const Report& original) {
         << r.step_counter_offset;
     o << ".\n";
     if (!f.explanation.empty()) o << "\n## Why\n\n" << f.explanation << "\n";
+  } else if (r.evaluation) {
+    o << "Training stayed finite: no non-finite value (NaN or ±Inf) was seen in " << r.steps_seen
+      << " training steps. One was seen in evaluation (below).";
+    if (!r.benign_skips.empty())
+      o << " GradScaler skipped " << r.benign_skips.size() << " step(s) on inf in scaled gradients; "
+        << recovery_text(r);
+    o << "\n";
   } else {
     o << "No non-finite value (NaN or ±Inf) was seen: " << r.checks << " checks over " << r.steps_seen << " steps, "
       << r.nonfinite_checks << " non-finite.";
@@ -514,6 +545,7 @@ std::string render_markdown(const Report& original) {
         << recovery_text(r);
     o << "\n";
   }
+  if (r.evaluation) evaluation_section(r, o);
   recommendation_section(f.recommendation, o);
   evidence_section(r, o);
   environment_section(r, o);

@@ -53,6 +53,16 @@ std::string backward_birth(const Finding& f) {
   return line + " made it from a finite gradient at its own output";
 }
 
+std::string evaluation(const CheckRecord& e, bool training_fault_known) {
+  std::string line = "non-finite value in evaluation (eval mode, no_grad), " +
+                     (e.step >= 1 ? "after step " + std::to_string(e.step) : std::string("before step 1")) + ": " +
+                     (e.site.role == Role::Input ? "the batch entering " + e.site.module_path + " (" + e.site.tensor_name + ")"
+                                                 : e.site.module_path + " " + e.site.tensor_name) +
+                     " " + to_string(e.dtype) + ": " + std::to_string(e.stats.nan_count) + " NaN, " +
+                     std::to_string(e.stats.posinf_count + e.stats.neginf_count) + " Inf of " + std::to_string(e.stats.numel);
+  return line + (training_fault_known ? "; not the training fault" : "; training has stayed finite so far");
+}
+
 std::string origin_moved(const CheckRecord& seen, const Finding& f) {
   const std::string where = f.origin.site.module_path.empty() ? "the loss computation" : f.origin.site.module_path;
   std::string line = "the first value seen non-finite (" + std::string(to_string(seen.site.phase)) +

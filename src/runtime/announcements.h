@@ -26,6 +26,8 @@ std::string origin_located(const Finding& f);
 std::string origin_moved(const CheckRecord& seen, const Finding& f);
 // A gradient followed back to the backward that made it: what was seen first, and where it was born.
 std::string backward_birth(const Finding& f);
+// The first non-finite value of an evaluation forward (never the training fault).
+std::string evaluation(const CheckRecord& e, bool training_fault_known);
 // The loss jumped orders of magnitude and stayed (LossWatch), with no NaN.
 std::string loss_blowup(const LossBlowup& b);
 std::string fix(const Finding& f);

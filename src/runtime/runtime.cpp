@@ -389,6 +389,14 @@ void Runtime::after_check(const CheckRecord& rec, const CheckOutcome& outcome) {
     write_reports_locked(false);  // a crash right after the fault still leaves a report
     report_dirty_ = true;         // rewritten with the evidence that follows
   }
+  if (outcome.new_evaluation) {
+    // Its own finding: one line, one marker; the training fault (if any) is announced apart.
+    log::warn(announce::evaluation(rec, origin_reported_));
+    trace_.marker("non-finite in evaluation: " + rec.site.module_path, "nantrace", rec.ts_ns, rec.tid, 'p',
+                  {{"step", rec.step}, {"module", rec.site.module_path}, {"tensor", rec.site.tensor_name},
+                   {"nan", rec.stats.nan_count}, {"inf", rec.stats.posinf_count + rec.stats.neginf_count}});
+    report_dirty_ = true;
+  }
   if (outcome.origin_located) {
     const Finding f = analyzer_.finding();
     log::warn(announce::origin_located(f));

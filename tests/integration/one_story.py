@@ -34,15 +34,43 @@ def _md_table(md):
     return rows
 
 
+def _evaluation_story(ev, lines, md, trace_path, training_found):
+    """An evaluation finding: stderr's line, report.md's section and the trace's marker name its
+    step and module, as report.json does."""
+    bad = []
+    after = "after step %d" % ev["step"] if ev["step"] >= 1 else "before step 1"
+    said = [l for l in lines if l.startswith("non-finite value in evaluation")]
+    if len(said) != 1 or after not in said[0] or ev["module_path"] not in said[0]:
+        bad.append("stderr: evaluation lines %r do not name %s and %r once" % (said, after, ev["module_path"]))
+    section = md.split("## Evaluation", 1)[1].split("\n## ", 1)[0] if "## Evaluation" in md else ""
+    step_words = "after training step %d" % ev["step"] if ev["step"] >= 1 else "before the first training step"
+    if step_words not in section or ev["module_path"] not in section:
+        bad.append("report.md: the Evaluation section does not name %r and %r" % (step_words, ev["module_path"]))
+    try:
+        _, events, _ = T.load(trace_path)
+    except (OSError, ValueError) as e:
+        return bad + ["trace: cannot be read: %s" % e]
+    marks = [e for e in events if e.get("ph") == "i" and str(e.get("name", "")).startswith("non-finite in evaluation")]
+    if len(marks) != 1 or marks[0].get("args", {}).get("step") != ev["step"] or \
+            marks[0].get("args", {}).get("module") != ev["module_path"]:
+        bad.append("trace: evaluation markers %r do not name step %d, %r once" % (
+            [m.get("args") for m in marks], ev["step"], ev["module_path"]))
+    return bad
+
+
 def check(stderr_text, rep, md, trace_path):
     bad = []
     f = rep["finding"]
     lines = [l[len("nantrace: "):] for l in stderr_text.splitlines() if l.startswith("nantrace: ")]
+    ev = rep.get("evaluation")
+    if ev:
+        bad += _evaluation_story(ev, lines, md, trace_path, training_found=bool(f.get("found")))
     if not f.get("found"):
         if not any(l.startswith("finding: ") for l in lines):
             bad.append("stderr: no 'finding:' line")
-        if not md.startswith("# nantrace: no NaN or Inf seen"):
-            bad.append("report.md: title does not say no NaN or Inf was seen")
+        title = "# nantrace: non-finite value in evaluation only" if ev else "# nantrace: no NaN or Inf seen"
+        if not md.startswith(title):
+            bad.append("report.md: title does not start %r" % title)
         return bad
     want = _finding_line(f)
     if want not in lines:

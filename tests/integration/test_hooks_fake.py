@@ -613,6 +613,47 @@ class ClosureStepTest(InstalledTest):
         self.assertTrue(all(v > 0 for _, v in norms), norms)
 
 
+class EvaluationPhaseTest(InstalledTest):
+    """A model in eval mode under no_grad / inference_mode is evaluation, and so is a loss
+    module run without autograd right after it; a no_grad forward in training mode (a GAN's
+    generator) and checkpointing's no_grad recompute inside a training forward are training."""
+
+    def phases(self, root):
+        return {c.phase for c in self.api.checks if c.path and c.path.split("/")[0] == root}
+
+    def test_eval_mode_without_grad_is_evaluation(self):
+        net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+        net.eval()
+        with torch.no_grad():
+            out = net(torch.randn(3, 4))
+        nn.MSELoss()(out, torch.zeros_like(out))
+        with torch.inference_mode():
+            net(torch.randn(3, 4))
+        self.assertEqual(self.phases("Sequential"), {B.PHASE_EVALUATION})
+        self.assertEqual(self.phases("MSELoss"), {B.PHASE_EVALUATION})
+        batch = [c for c in self.api.checks if c.path == "Sequential" and c.role == B.ROLE_INPUT]
+        self.assertEqual(len(batch), 2, "the evaluation batch is checked as its input")
+        self.assertEqual(self.api.steps, [], "an evaluation forward begins no training step")
+
+    def test_no_grad_in_training_mode_and_checkpointing_are_training(self):
+        from torch.utils.checkpoint import checkpoint
+
+        class Ckpt(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return checkpoint(self.inner, x, use_reentrant=True)
+
+        gen = nn.Linear(4, 4)
+        with torch.no_grad():
+            gen(torch.randn(2, 4))  # train mode: a GAN's generator for the D step
+        Ckpt()(torch.randn(2, 4, requires_grad=True)).sum().backward()
+        self.assertNotIn(B.PHASE_EVALUATION, self.phases("Linear"))
+        self.assertNotIn(B.PHASE_EVALUATION, self.phases("Ckpt"))
+
+
 class ZeroDivBackward(torch.autograd.Function):
     """Identity forward; the backward divides the gradient by a zero (the planted fault)."""
 

@@ -20,9 +20,10 @@ _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda
 
 
 class Frame:
-    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen", "args", "kwargs", "nodes")
+    __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen", "args", "kwargs", "nodes",
+                 "phase")
 
-    def __init__(self, module, path, mtype, root, info, seen, args, kwargs=None, nodes=None):
+    def __init__(self, module, path, mtype, root, info, seen, args, kwargs=None, nodes=None, phase=B.PHASE_FORWARD):
         self.module, self.path, self.mtype = module, path, mtype
         self.root, self.info = root, info
         # The inputs of this forward, kept (by reference, only while it runs) in case a value
@@ -38,6 +39,7 @@ class Frame:
         # (GradCheck, autograd node) of every output whose gradient is checked in this root
         # forward: read only if a backward value has to be followed to where it was made.
         self.nodes = nodes
+        self.phase = phase  # PHASE_FORWARD, or PHASE_EVALUATION for the whole of an evaluation forward
 
 
 def _unwind_to(st, module):
@@ -73,28 +75,38 @@ def clear_stack():
 
 @_guard.guarded("module")
 def _pre_hook(module, args, kwargs):
-    if R.suspended() or _is_compiling() or not R.ensure_started():
+    if _is_compiling() or R.suspended() or not R.ensure_started():
         return None
     st = R.stack()
     if st and any(f.module is module for f in st):
         _unwind_to(st, module)  # re-entered after a forward that raised
     if not st:
         info = root_info(module)
-        if torch.is_grad_enabled():
+        grad = torch.is_grad_enabled()
+        # Evaluation: a model in eval mode run without autograd (a validation loop, HF
+        # Trainer.evaluate, Lightning's validation step), and a module without parameters (a
+        # loss, a metric: never put in eval mode) right after one, on values that need no
+        # gradient. A no_grad forward of a model in training mode (a GAN's generator under
+        # no_grad, reentrant checkpointing) is training.
+        evaluation = (not grad and not module.training) or (
+            not info.has_params and R.phase() == B.PHASE_EVALUATION and (not grad or not _needs_grad(args)))
+        phase = B.PHASE_EVALUATION if evaluation else B.PHASE_FORWARD
+        if grad and not evaluation:
             R.activity()
-        R.set_phase(B.PHASE_FORWARD)
+        R.set_phase(phase)
         path, mtype = info.paths[id(module)]
         kwargs = _caller_kwargs()
-        frame = Frame(module, path, mtype, module, info, {}, args, kwargs, _backward_origin.begin_forward(module))
+        frame = Frame(module, path, mtype, module, info, {}, args, kwargs,
+                      _backward_origin.begin_forward(module) if grad and not evaluation else None, phase)
         if info.has_params:
-            _check_batch(path, mtype, args, kwargs)
+            _check_batch(path, mtype, args, kwargs, phase)
     else:
         parent = st[-1]
         e = parent.info.path_of(module, parent.root)
         if e is None:
             name = type(module).__name__
             e = (bname(parent.path.decode() + "/" + name), bname(name))
-        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen, args, None, parent.nodes)
+        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen, args, None, parent.nodes, parent.phase)
     st.append(frame)
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
@@ -104,6 +116,10 @@ def _pre_hook(module, args, kwargs):
         opm.__enter__()
         frame.opmode = opm
     return None
+
+
+def _needs_grad(args):
+    return any(isinstance(a, torch.Tensor) and a.requires_grad for a in args)
 
 
 def _caller_kwargs():
@@ -123,21 +139,24 @@ def _caller_kwargs():
     return None
 
 
-def _check_batch(path, mtype, args, kwargs):
+def _check_batch(path, mtype, args, kwargs, phase):
     api = R.api
+    # A training batch is the input phase's output; an evaluation batch is the evaluation
+    # forward's input (never the training fault).
+    ph, role = (B.PHASE_INPUT, B.ROLE_OUTPUT) if phase == B.PHASE_FORWARD else (phase, B.ROLE_INPUT)
     bad = False
     for name, t in iter_tensors(args, "args"):
-        bad |= api.check(B.PHASE_INPUT, B.ROLE_OUTPUT, path, mtype, None, bname(name), t) == B.NT_NONFINITE
+        bad |= api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE
     if kwargs:
         for name, t in iter_tensors(kwargs, "kwargs"):
-            bad |= api.check(B.PHASE_INPUT, B.ROLE_OUTPUT, path, mtype, None, bname(name), t) == B.NT_NONFINITE
-    if bad:
+            bad |= api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE
+    if bad and ph == B.PHASE_INPUT:
         R.switch_full_checks("non-finite input batch")
 
 
 @_guard.guarded("module")
 def _post_hook(module, args, kwargs, output):
-    if R.suspended() or _is_compiling():
+    if _is_compiling() or R.suspended():
         return None
     st = R.stack()
     if not st:
@@ -151,7 +170,7 @@ def _post_hook(module, args, kwargs, output):
     try:
         if frame.pushed:
             _check_outputs(frame, module, args, kwargs, output)
-        if _investigation.wants_snapshot(frame.path):
+        if frame.phase == B.PHASE_FORWARD and _investigation.wants_snapshot(frame.path):
             _investigation.on_module_output(module, args, kwargs, output, frame.path, frame.mtype)
     finally:
         if frame.pushed:
@@ -179,15 +198,15 @@ def _check_outputs(frame, module, args, kwargs, output):
             continue  # checked at a submodule's output and not modified since
         seen[id(t)] = (_weakref(t), ver)
         bn = name if name is _OUTPUT else bname(name)
-        r = api.check(B.PHASE_FORWARD, B.ROLE_OUTPUT, path, mtype, None, bn, t)
-        if r == B.NT_NONFINITE:
+        r = api.check(frame.phase, B.ROLE_OUTPUT, path, mtype, None, bn, t)
+        if r == B.NT_NONFINITE and frame.phase == B.PHASE_FORWARD:
             _investigation.on_nonfinite_output(frame, module, args, kwargs)
         if grad_on and t.requires_grad:
             h = _grad_check(path, mtype, bn)
             h.finite = False
             t.register_hook(h)
             node = t.grad_fn
-            if node is not None:
+            if node is not None and frame.nodes is not None:  # None: enable_grad inside a no_grad root
                 frame.nodes.add(h, node, args, kwargs)
 
 
@@ -237,6 +256,7 @@ def install():
     # the user's, so that warning (and only it) is silenced to keep the host's stderr unchanged.
     import warnings
     warnings.filterwarnings("ignore", message=r"Using `torch\.compile\(module\)` when there are global hooks")
+    _not_compiled_as_frames(_pre_hook_args, _post_hook_any, _post_hook_nokw)
     # Global forward pre-hooks receive (module, args) only; the forward hook gets kwargs too.
     _handles.append(nn_module.register_module_forward_pre_hook(_pre_hook_args))
     # always_call: the hook also runs when forward raises, so the module stack stays balanced.
@@ -248,18 +268,44 @@ def install():
         _handles.append(nn_module.register_module_forward_hook(_post_hook_nokw))
 
 
+def _not_compiled_as_frames(*fns):
+    """torch.compile would compile a hook called from torch's own (skipped) _call_impl as a frame
+    of its own: an empty graph, but one recompiled at every change of grad mode or autocast,
+    which TORCH_LOGS=recompiles then reports as the host's. Such frames, and every frame they
+    call, run eagerly instead (is_compiling() is False there and the hook does its work);
+    inlined into a traced function, the hook still sees is_compiling() and returns at once."""
+    try:
+        from torch._dynamo.eval_frame import set_code_exec_strategy
+        from torch._dynamo.types import FrameAction, FrameExecStrategy
+        skip_all = FrameExecStrategy(FrameAction.SKIP, FrameAction.SKIP)
+    except Exception:  # noqa: BLE001 - another torch: the frames are compiled, empty
+        return
+    for fn in fns:
+        try:
+            set_code_exec_strategy(fn.__code__, skip_all)
+        except Exception:  # noqa: BLE001
+            return
+
+
 def uninstall():
     for h in _handles:
         h.remove()
     _handles.clear()
 
 
+# Under torch.compile the global hooks are traced into the user's graph (or compiled as frames
+# of their own). Asking is_compiling() first, before any state is read, leaves dynamo nothing to
+# guard on: no recompilation and no graph break added (tests/integration/test_compile.py).
 def _pre_hook_args(module, args):
+    if _is_compiling():
+        return None
     _pre_hook(module, args, None)
     return None
 
 
 def _post_hook_any(module, args, *rest):
+    if _is_compiling():
+        return None
     if len(rest) == 2:
         _post_hook(module, args, rest[0], rest[1])
     else:  # forward raised: only unwind
@@ -276,6 +322,8 @@ def _unwind_after_error(module):
 
 
 def _post_hook_nokw(module, args, output):
+    if _is_compiling():
+        return None
     _post_hook(module, args, None, output)
     return None
 

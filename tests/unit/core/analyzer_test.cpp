@@ -715,6 +715,40 @@ TEST(Analyzer, Fp16GradientOverflowInABackwardSkippedByTheScalerStaysBenign) {
   EXPECT_NE(r.finding.recommendation.headline.find("Scale the loss"), std::string::npos);
 }
 
+// An evaluation forward's NaN is its own finding: never the training origin, never evidence.
+TEST(Analyzer, ANanSeenOnlyInEvaluationIsNotTheTrainingFault) {
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(finite(4, Phase::Forward, "Net/pool", DType::F32));
+  a.on_check(finite(4, Phase::Evaluation, "Net", DType::F32));  // the evaluation batch, finite
+  auto out = a.on_check(check(4, Phase::Evaluation, "Net/pool", DType::F32, 16));
+  EXPECT_TRUE(out.new_evaluation);
+  EXPECT_FALSE(out.new_origin);
+  out = a.on_check(check(4, Phase::Evaluation, "Net/head", DType::F32, 3));
+  EXPECT_FALSE(out.new_evaluation);  // the first only
+  a.finish();
+  Report r = a.build_report();
+  EXPECT_FALSE(r.finding.found);
+  ASSERT_TRUE(r.evaluation.has_value());
+  EXPECT_EQ(r.evaluation->site.module_path, "Net/pool");
+  EXPECT_EQ(r.evaluation->step, 4);
+  EXPECT_EQ(r.evaluation_nonfinite_checks, 2);
+  EXPECT_NE(r.finding.recommendation.headline.find("only in evaluation (after training step 4)"), std::string::npos);
+
+  // A training fault later is the finding; the evaluation stays beside it.
+  Analyzer b;
+  b.on_step_begin(4);
+  b.on_check(check(4, Phase::Evaluation, "Net", DType::F32, 1, 0, 0, 1.0, Role::Input, "args[0]"));
+  b.on_step_begin(5);
+  b.on_check(check(5, Phase::Forward, "Net/enc", DType::F16, 0, 2));
+  r = b.build_report();
+  ASSERT_TRUE(r.finding.found);
+  EXPECT_EQ(r.finding.origin.step, 5);
+  EXPECT_EQ(r.finding.origin.site.module_path, "Net/enc");
+  ASSERT_TRUE(r.evaluation.has_value());
+  EXPECT_EQ(r.evaluation->site.role, Role::Input);
+}
+
 TEST(Analyzer, SeriesAreBounded) {
   Analyzer a;
   for (int64_t s = 1; s <= int64_t(Analyzer::kMaxSeriesPoints) + 50; ++s) {

@@ -166,6 +166,38 @@ TEST(ReportJson, AFindingLocatedAtARecurrenceKeepsBothMomentsThroughARoundTrip) 
   EXPECT_EQ(strict_json::dump(report_to_json(back)), strict_json::dump(report_to_json(r)));
 }
 
+TEST(ReportJson, ABackwardBirthAndAnEvaluationFindingSurviveARoundTrip) {
+  Report r = make_fault_report();
+  r.finding.origin.site.phase = Phase::Backward;
+  r.finding.backward = BackwardBirth{"Net/proj", "grad_output", "NormalizeBackward", {"Net/norm"}};
+  CheckRecord ev = r.finding.origin;
+  ev.site.phase = Phase::Evaluation;
+  ev.site.role = Role::Input;
+  ev.site.tensor_name = "args[0]";
+  ev.step = 3;
+  r.evaluation = ev;
+  r.evaluation_nonfinite_checks = 7;
+  const json j = report_to_json(r);
+  EXPECT_EQ(j["finding"]["backward"]["seen_at"], "Net/proj");
+  EXPECT_EQ(j["finding"]["backward"]["node"], "NormalizeBackward");
+  EXPECT_EQ(j["evaluation"]["what"], "batch");
+  EXPECT_EQ(j["evaluation"]["step"], 3);
+  Report back;
+  std::string error;
+  ASSERT_TRUE(report_from_json_text(report_to_json_text(r), &back, &error)) << error;
+  ASSERT_TRUE(back.finding.backward.has_value());
+  EXPECT_EQ(back.finding.backward->consumers, std::vector<std::string>{"Net/norm"});
+  ASSERT_TRUE(back.evaluation.has_value());
+  EXPECT_EQ(back.evaluation->site.role, Role::Input);
+  EXPECT_EQ(back.evaluation_nonfinite_checks, 7);
+  EXPECT_EQ(strict_json::dump(report_to_json(back)), strict_json::dump(report_to_json(r)));
+  // A wrong "what" is named.
+  json bad = j;
+  bad["evaluation"]["what"] = "loss";
+  EXPECT_FALSE(report_from_json_text(bad.dump(), &back, &error));
+  EXPECT_NE(error.find("evaluation.what"), std::string::npos) << error;
+}
+
 TEST(ReportJson, HealthyRunHasMinimalFinding) {
   Report r;
   r.steps_seen = 10;
