@@ -95,7 +95,9 @@ typedef enum nt_event_kind {
   NT_EVENT_REPLAY_BEGIN = 8,  /* checks until the matching REPLAY_END are evidence of a replay of
                                  `module`: detail = {"module": path, "step": int? (the step whose inputs
                                  were captured), "recurrence": bool=false (captured at a later step)} */
-  NT_EVENT_REPLAY_END = 9,    /* detail = {"module": path, "op": string|null (the op the replay pinned)} */
+  NT_EVENT_REPLAY_END = 9,    /* detail = {"module": path, "op": string|null (the op the replay pinned),
+                                 "inner": path? and "inner_type": string? (the submodule that op ran in,
+                                 when `module` ran compiled and no hook saw inside it)} */
   NT_EVENT_FIX_CHECK = 10,    /* a fix verified on the captured inputs: detail = {"variant": "fp32"|"bf16",
                                  "module": path?, "finite": bool?, "max_abs": number=0, "error": string?} */
   NT_EVENT_EVIDENCE_UNAVAILABLE = 11, /* evidence that could not be had: name = what ("replay",

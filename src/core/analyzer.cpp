@@ -126,7 +126,8 @@ void Analyzer::note_recurrence(const CheckRecord& rec, CheckOutcome* out) {
     out->origin_located = true;
     return;
   }
-  if (!op_recurrence_ && !rec.site.op.empty() && rec.site.phase == Phase::Forward &&
+  // After an update the weights may be what is non-finite: an op there only carries them.
+  if (!op_recurrence_ && !updated_since_origin_ && !rec.site.op.empty() && rec.site.phase == Phase::Forward &&
       origin_->site.phase == Phase::Forward &&
       (rec.site.module_path == origin_->site.module_path ||
        module_path_encloses(origin_->site.module_path, rec.site.module_path)))
@@ -336,7 +337,19 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
             replay_open_ = for_origin;
             if (for_origin && e.recurrence) replay_captured_step_ = e.step.value_or(-1);
           },
-          [&](const events::ReplayEnd&) { replay_open_ = false; },
+          [&](const events::ReplayEnd& e) {
+            // A compiled module's replay says where inside it the value was made: the origin
+            // moves in there (its outer inputs and parameters are not that module's).
+            if (replay_open_ && origin_ && !e.op.empty() && e.module == origin_->site.module_path &&
+                module_path_encloses(e.module, e.inner)) {
+              replayed_inside_ = e.module;
+              origin_->site.module_path = e.inner;
+              origin_->site.module_type = e.inner_type;
+              inputs_.clear();
+              params_.clear();
+            }
+            replay_open_ = false;
+          },
           [&](const events::FixCheck& e) {
             // One verdict per variant: the fp32 re-run is the fix the advice cites; the bf16
             // re-run (fp16-autocast runs) must not overwrite it.
@@ -564,6 +577,10 @@ Finding Analyzer::finding() const {
       f.replay.clear();
       f.op_pinned_step = -1;
     }
+    if (!replayed_inside_.empty())
+      f.explanation += ". `" + replayed_inside_ + "` ran compiled (torch.compile), so no check saw inside it; an eager "
+                       "replay of it on the captured inputs found the first non-finite op output in `" +
+                       origin_->site.module_path + "`";
     if (!first_seen_at_.empty())
       f.explanation += ". The first module output seen non-finite was `" + first_seen_at_ +
                        "`'s, whose inputs were already non-finite: the value was born in `" +

@@ -97,6 +97,7 @@ class Analyzer {
   // the value back to the code of an enclosing module: the origin was moved there; this is
   // the module whose output was the first one seen non-finite.
   std::string first_seen_at_;
+  std::string replayed_inside_;  // the compiled module a replay looked inside to name the origin
   std::optional<BackwardBirth> backward_;  // the pending or settled backward gradient, followed back
   std::vector<CheckRecord> inputs_, params_, replay_;
   std::vector<CheckRecord> candidate_inputs_;

@@ -75,7 +75,8 @@ std::optional<Event> decode(const EventRecord& r, std::string* error) {
     case NT_EVENT_REPLAY_BEGIN:
       return ReplayBegin{json_string(d, "module"), json_int(d, "step"), json_bool(d, "recurrence").value_or(false)};
     case NT_EVENT_REPLAY_END:
-      return ReplayEnd{json_string(d, "module"), json_string(d, "op")};
+      return ReplayEnd{json_string(d, "module"), json_string(d, "op"), json_string(d, "inner"),
+                       json_string(d, "inner_type")};
     case NT_EVENT_FIX_CHECK: {
       FixCheck f;
       if (const std::string v = json_string(d, "variant"); !v.empty()) f.variant = v;

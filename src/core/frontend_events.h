@@ -56,6 +56,9 @@ struct ReplayBegin {
 };
 struct ReplayEnd {
   std::string module, op;  // op "" = not pinned
+  // The submodule the first non-finite op output was made in, when the replayed module ran
+  // compiled (no hook saw inside it): "" otherwise.
+  std::string inner, inner_type;
 };
 struct FixCheck {
   std::string variant = "fp32", module, error;

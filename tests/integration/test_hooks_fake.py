@@ -654,6 +654,45 @@ class EvaluationPhaseTest(InstalledTest):
         self.assertNotIn(B.PHASE_EVALUATION, self.phases("Ckpt"))
 
 
+class KwargsBlock(nn.Module):
+    """Called with keyword arguments only, as Hugging Face decoder layers call their attention:
+    its own code (between its submodules) takes the log of a negative number."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.out = nn.Linear(4, 4)
+
+    def forward(self, hidden_states, attention_mask=None):
+        h = self.fc(hidden_states)
+        return self.out(torch.log(h - h.max() - 1.0) * attention_mask)
+
+
+class KwargsNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = KwargsBlock()
+
+    def forward(self, x):
+        return self.block(hidden_states=x, attention_mask=torch.ones_like(x))
+
+
+class KeywordReplayTest(InstalledTest):
+    """A module called with keyword arguments only is replayed with them, also when the value
+    was followed back into it from a submodule's inputs."""
+
+    def test_keyword_only_enclosing_module_is_replayed(self):
+        torch.manual_seed(0)
+        KwargsNet()(torch.randn(3, 4)).sum().backward()
+        inv = investigation(self.api)
+        moved = [d for _, n, d in inv if n == "origin_in_code"]
+        self.assertEqual([d["module"] for d in moved][:1], ["KwargsNet/block"])
+        unavailable = [d for _, n, d in inv if n == "replay" and isinstance(d, dict) and d.get("reason")]
+        self.assertEqual(unavailable, [], "the replay failed")
+        ends = [d for _, n, d in inv if n == "replay" and isinstance(d, dict) and "op" in d]
+        self.assertEqual([(d["module"], d["op"]) for d in ends], [("KwargsNet/block", "aten::log")])
+
+
 class ZeroDivBackward(torch.autograd.Function):
     """Identity forward; the backward divides the gradient by a zero (the planted fault)."""
 

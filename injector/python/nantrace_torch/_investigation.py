@@ -16,6 +16,7 @@ budget and its decisions; the hook modules call in and write none of it.
 Budget: evidence for at most EVIDENCE_BUDGET non-finite module outputs; one replay per run.
 Import order: _modules -> _investigation -> _capture, _replay (no circle)."""
 import json
+import sys
 
 from . import _binding as B
 from . import _capture
@@ -89,7 +90,8 @@ def on_nonfinite_output(frame, module, args, kwargs):
     if not _replayed and on_cpu and _is_origin(path):
         _replayed = True
         from . import _replay
-        _replay.replay_and_verify(module, args, kwargs, path, mtype)
+        _replay.replay_and_verify(module, args, kwargs, path, mtype,
+                                  compiled=_replay.runs_compiled(module, R.stack()))
 
 
 def _is_origin(path):
@@ -103,6 +105,25 @@ def _is_origin(path):
     return isinstance(finding, dict) and finding.get("capture_module") == path.decode("utf-8", "replace")
 
 
+def live_call_kwargs(module):
+    """The keyword arguments `module` was called with, read from its Module._call_impl frame,
+    which is still running (the forward it encloses is in progress). Module frames do not keep
+    them (the global pre-hook is not given them, and reading them at every call would cost
+    each module a frame walk); here, once at a fault, the walk is cheap. None when not found."""
+    try:
+        f = sys._getframe(1)
+        for _ in range(400):
+            if f is None:
+                return None
+            if f.f_code.co_name == "_call_impl" and f.f_locals.get("self") is module:
+                kw = f.f_locals.get("kwargs")
+                return kw if isinstance(kw, dict) else None
+            f = f.f_back
+    except Exception:  # noqa: BLE001
+        pass
+    return None
+
+
 def _follow_back():
     """The innermost enclosing forward whose own inputs are finite: its code made the value.
     Each candidate is announced (NT_EVENT_ORIGIN_IN_CODE: the analysis moves the finding
@@ -111,6 +132,8 @@ def _follow_back():
     known yet (device tensors: checked asynchronously)."""
     api = R.api
     for anc in reversed(R.stack()):
+        if anc.kwargs is None:
+            anc.kwargs = live_call_kwargs(anc.module)
         api.event(B.EVENT_ORIGIN_IN_CODE, "origin_in_code",
                   R.dumps({"module": anc.path.decode("utf-8", "replace"),
                            "module_type": anc.mtype.decode("utf-8", "replace")}))

@@ -73,9 +73,29 @@ def clear_stack():
         _close(st.pop())
 
 
+def _transparent(module):
+    """torch.compile's own modules (the fx.GraphModule an eager or aot_eager backend runs) are
+    not the user's: they are looked through, neither named nor checked nor replayed (an fx
+    module that raises prints its own traceback)."""
+    t = type(module)
+    v = _transparent_types.get(t)
+    if v is None:
+        if len(_transparent_types) > 4096:
+            _transparent_types.clear()
+        v = _transparent_types[t] = _GraphModule is not None and issubclass(t, _GraphModule)
+    return v
+
+
+try:
+    from torch.fx import GraphModule as _GraphModule
+except Exception:  # noqa: BLE001
+    _GraphModule = None
+_transparent_types = {}
+
+
 @_guard.guarded("module")
 def _pre_hook(module, args, kwargs):
-    if _is_compiling() or R.suspended() or not R.ensure_started():
+    if _is_compiling() or R.suspended() or not R.ensure_started() or _transparent(module):
         return None
     st = R.stack()
     if st and any(f.module is module for f in st):

@@ -67,6 +67,8 @@ class ReplayMode(TorchDispatchMode):
         super().__init__()
         self.path, self.mtype = path, mtype
         self.found = None  # op name (str) of the first non-finite output
+        self.scopes = []   # (qualified name, type) of the submodules running, when tracked
+        self.inner = None  # the innermost of them at the first non-finite output
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -88,5 +90,6 @@ class ReplayMode(TorchDispatchMode):
                 bad = True
         if bad:
             self.found = op.decode()
+            self.inner = self.scopes[-1] if self.scopes else None
             raise StopReplay(self.found)
         return out

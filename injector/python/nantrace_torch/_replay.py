@@ -24,6 +24,7 @@ import sys
 import torch
 
 from . import _binding as B
+from . import _paths
 from . import _runtime as R
 from ._tensors import map_tensors, detached_clone, iter_tensors
 
@@ -158,12 +159,50 @@ def device_type_of(args, kwargs):
     return "cpu"
 
 
-def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured=None):
+def runs_compiled(module, stack=()):
+    """Whether `module` ran under torch.compile: it is an OptimizedModule, was compiled in place
+    (module.compile()), or is the model an OptimizedModule on the stack wraps."""
+    if type(module).__name__ == "OptimizedModule" or getattr(module, "_compiled_call_impl", None) is not None:
+        return True
+    return any(type(f.module).__name__ == "OptimizedModule" and getattr(f.module, "_orig_mod", None) is module
+               for f in stack)
+
+
+def _track_scopes(copy, mode):
+    """Hooks on our own copy (never the host's modules): the submodule running at each op, for
+    ReplayMode to note where the first non-finite output was made."""
+    def enter(name):
+        def hook(mod, args):
+            mode.scopes.append((name, type(mod).__name__))
+        return hook
+
+    def leave(mod, args, output):  # returns None: the output stays the module's
+        if mode.scopes:
+            mode.scopes.pop()
+
+    handles = []
+    for name, m in copy.named_modules():
+        if name:
+            handles.append(m.register_forward_pre_hook(enter(name)))
+            handles.append(m.register_forward_hook(leave, always_call=True))
+    return handles
+
+
+def _child_path(path, qualname):
+    return path + ("." if "/" in path else "/") + qualname
+
+
+def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured=None, compiled=False):
     """autocast: the autocast state the module ran under (default: the current one on the
     inputs' device). captured: {"step": N, "recurrence": True} when the inputs come from a
     recurrence after the first finding rather than from the fault itself."""
     from ._opcheck import ReplayMode, StopReplay
     api = R.api
+    # A wrapper (torch.compile's OptimizedModule, DDP) is replayed as the model it wraps: eagerly,
+    # without collectives. A compiled module (compiled=True: no hook ran inside it) is replayed
+    # with its submodules tracked, to say in which one the first non-finite op output was made.
+    compiled = compiled or runs_compiled(module)
+    module = _paths.unwrap(module)
     with R.hooks_suspended():  # our own hooks stay out of the replay
         ac = autocast or autocast_state(device_type_of(args, kwargs))
         api.event(B.EVENT_REPLAY_BEGIN, "replay_start", R.dumps(dict({"module": path.decode("utf-8", "replace"),
@@ -179,15 +218,23 @@ def replay_and_verify(module, args, kwargs, path, mtype, autocast=None, captured
         cap_kwargs = map_tensors(kwargs or {}, detached_clone)
         # 1. pin the op
         mode = ReplayMode(path, mtype)
+        target = pristine_copy(pristine)
+        scopes = _track_scopes(target, mode) if compiled else []
         try:
-            run_module(pristine_copy(pristine), cap_args, cap_kwargs, ac, mode)
+            run_module(target, cap_args, cap_kwargs, ac, mode)
         except StopReplay:
             pass
         except Exception as e:  # noqa: BLE001
             api.event(B.EVENT_EVIDENCE_UNAVAILABLE, "replay", R.dumps({"module": path.decode("utf-8", "replace"),
                                                                         "reason": "the replay failed: %s" % str(e)[:200]}))
-        api.event(B.EVENT_REPLAY_END, "replay", R.dumps({"module": path.decode("utf-8", "replace"),
-                                                   "op": mode.found, "autocast": ac}))
+        finally:
+            for h in scopes:
+                h.remove()
+        end = {"module": path.decode("utf-8", "replace"), "op": mode.found, "autocast": ac}
+        if compiled and mode.found and mode.inner:
+            end["inner"] = _child_path(path.decode("utf-8", "replace"), mode.inner[0])
+            end["inner_type"] = mode.inner[1]
+        api.event(B.EVENT_REPLAY_END, "replay", R.dumps(end))
         # 2. verify the fix
         for name, vac, fp32 in variants(ac):
             try:
