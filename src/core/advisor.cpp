@@ -50,6 +50,7 @@ void add_lr_advice(Recommendation& r, const AdviceContext& ctx, bool primary) {
 }
 
 void advise_backward_overflow(Recommendation& r, const Finding& f, const std::string& where, const std::string& dev);
+std::string data_advice(const CheckRecord& batch);
 void advise_evaluation_only(Recommendation& r, const CheckRecord& e);
 Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceContext& ctx, const std::string& where);
 
@@ -166,9 +167,12 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
       break;
     case FaultKind::BadInput:
       r.headline = "The training data holds non-finite values: batch of step " + std::to_string(f.step()) + ".";
-      r.actions.push_back("Find and drop that sample: check preprocessing (denoise, slicer, clip durations, "
-                          "resampling) for NaN/Inf and silent or empty clips.");
-      r.actions.push_back("Guard the loader: `assert torch.isfinite(batch).all()` in the dataset's __getitem__.");
+      r.actions.push_back("Find and drop that sample: " + data_advice(o) +
+                          " The notes below name the bad samples of each bad batch and, when a DataLoader made it, "
+                          "their dataset items and files.");
+      r.actions.push_back("Guard the data where the check runs: in the training loop (skip a batch when "
+                          "`not torch.isfinite(x).all()`) or in a `collate_fn`. A check inside the dataset's "
+                          "`__getitem__` is swallowed by a bare `except:` there (GPT-SoVITS's loader has one).");
       break;
     case FaultKind::OptimizerEpsUnderflow:
       r.headline = "Keep optimizer state in fp32: Adam's eps underflows in " + std::string(to_string(o.dtype)) + ".";
@@ -228,6 +232,25 @@ void advise_backward_overflow(Recommendation& r, const Finding& f, const std::st
                       "the steps whose gradients overflow and lowers the scale.");
   r.actions.push_back("Or run " + where + " outside autocast (`with torch.autocast(\"" + dev +
                       "\", enabled=False):` with `.float()` inputs), or use bfloat16 autocast.");
+}
+
+// What to look for in the data, from the bad tensor's shape: nantrace does not know the data's
+// kind, only its layout (integer token ids are never checked: they cannot be NaN).
+std::string data_advice(const CheckRecord& batch) {
+  switch (batch.shape.size()) {
+    case 2:
+      return "these look like feature vectors (batch x features): look for missing values read as NaN (empty "
+             "cells, failed parses) and for a normalisation that divides by a zero standard deviation.";
+    case 3:
+      return "these look like sequences (batch x channels x time: audio, spectrograms, features over time): check "
+             "preprocessing (denoise, slicing, resampling, clip durations) for NaN/Inf and for silent or empty clips.";
+    case 4:
+    case 5:
+      return "these look like images or volumes: look for a corrupt or truncated file, and for a normalisation "
+             "that divides by a zero standard deviation.";
+    default:
+      return "check the data pipeline that produced it (files, parsing, normalisation) for NaN/Inf.";
+  }
 }
 
 // Training stayed finite; only an evaluation forward (eval mode, no_grad) showed a NaN/Inf.

@@ -218,7 +218,7 @@ class HookTest(InstalledTest):
         self.assertNotIn(B.PHASE_OPTIMIZER_PARAM, phases)
         inputs = [c for c in api.checks if c.phase == B.PHASE_INPUT]
         self.assertEqual([(c.step, c.path, c.name) for c in inputs],
-                         [(s, "TinyNet", "args[0]") for s in (1, 2, 3)])
+                         [(s, "TinyNet", "x") for s in (1, 2, 3)])  # TinyNet.forward(self, x)
         self.assertTrue(all(c.finite for c in api.checks))
         self.assertEqual(api.scopes, [])  # balanced push/pop
         names = [s[1] for s in api.scalars]
@@ -423,7 +423,7 @@ class HookTest(InstalledTest):
         train(3, nan_input_at=2)
         first = self.api.first_bad(role=B.ROLE_OUTPUT)
         self.assertEqual((first.step, first.phase, first.path, first.name),
-                         (2, B.PHASE_INPUT, "TinyNet", "args[0]"))
+                         (2, B.PHASE_INPUT, "TinyNet", "x"))
         # propagated module outputs are not replayed
         self.assertFalse([c for c in self.api.checks if c.role == B.ROLE_REPLAY])
 
@@ -627,8 +627,10 @@ class EvaluationPhaseTest(InstalledTest):
         with torch.no_grad():
             out = net(torch.randn(3, 4))
         nn.MSELoss()(out, torch.zeros_like(out))
-        with torch.inference_mode():
+        err = io.StringIO()
+        with torch.inference_mode(), contextlib.redirect_stderr(err):
             net(torch.randn(3, 4))
+        self.assertEqual(err.getvalue(), "", "a hook failed on inference tensors")
         self.assertEqual(self.phases("Sequential"), {B.PHASE_EVALUATION})
         self.assertEqual(self.phases("MSELoss"), {B.PHASE_EVALUATION})
         batch = [c for c in self.api.checks if c.path == "Sequential" and c.role == B.ROLE_INPUT]
@@ -691,6 +693,48 @@ class KeywordReplayTest(InstalledTest):
         self.assertEqual(unavailable, [], "the replay failed")
         ends = [d for _, n, d in inv if n == "replay" and isinstance(d, dict) and "op" in d]
         self.assertEqual([(d["module"], d["op"]) for d in ends], [("KwargsNet/block", "aten::log")])
+
+
+class PathsDataset(torch.utils.data.Dataset):
+    def __init__(self, bad):
+        self.items = [("wavs/clip_%d.wav" % i, "speaker", "text") for i in range(8)]  # as GPT-SoVITS keeps them
+        self.bad = bad
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        x = torch.full((3,), float(i))
+        if i == self.bad:
+            x[1] = float("inf")
+        return x
+
+
+class BadSampleTest(InstalledTest):
+    """A bad batch names its bad samples, their dataset items and their files; with the
+    script's own collate_fn (which may reorder) the batch's items are listed, unmatched."""
+
+    def notes(self):
+        return [d for _, k, n, d in self.api.events if k == B.EVENT_NOTE and n.startswith("Bad samples")]
+
+    def run_loader(self, **kw):
+        model = nn.Linear(3, 1)
+        for x in torch.utils.data.DataLoader(PathsDataset(bad=5), batch_size=4, **kw):
+            model(x).sum().backward()
+
+    def test_default_collate_matches_rows_to_items_and_files(self):
+        self.run_loader()
+        self.assertEqual(len(self.notes()), 1)
+        self.assertIn("1 of 4: sample 1 (1 of 3 elements)", self.notes()[0])
+        self.assertIn("sample 1 is item 5, `wavs/clip_5.wav` (from `items`)", self.notes()[0])
+
+    def test_own_collate_lists_the_items_without_matching_rows(self):
+        def collate(batch):  # sorts, as GPT-SoVITS's TextAudioSpeakerCollate does by length
+            return torch.stack(sorted(batch, key=lambda t: -float(t[0])))
+        self.run_loader(collate_fn=collate)
+        self.assertEqual(len(self.notes()), 1)
+        self.assertIn("items [4, 5, 6, 7]", self.notes()[0])
+        self.assertIn("which of them is the bad row is not known", self.notes()[0])
 
 
 class ZeroDivBackward(torch.autograd.Function):

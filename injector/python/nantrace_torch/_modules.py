@@ -9,8 +9,10 @@ from torch.nn.modules import module as nn_module
 
 from . import _backward_origin
 from . import _binding as B
+from . import _data
 from . import _guard
 from . import _investigation
+from . import _paths
 from . import _runtime as R
 from ._paths import root_info
 from ._tensors import eligible, iter_tensors, bname
@@ -119,7 +121,7 @@ def _pre_hook(module, args, kwargs):
         frame = Frame(module, path, mtype, module, info, {}, args, kwargs,
                       _backward_origin.begin_forward(module) if grad and not evaluation else None, phase)
         if info.has_params:
-            _check_batch(path, mtype, args, kwargs, phase)
+            _check_batch(module, path, mtype, args, kwargs, phase)
     else:
         parent = st[-1]
         e = parent.info.path_of(module, parent.root)
@@ -159,19 +161,75 @@ def _caller_kwargs():
     return None
 
 
-def _check_batch(path, mtype, args, kwargs, phase):
+def _check_batch(module, path, mtype, args, kwargs, phase):
     api = R.api
     # A training batch is the input phase's output; an evaluation batch is the evaluation
     # forward's input (never the training fault).
     ph, role = (B.PHASE_INPUT, B.ROLE_OUTPUT) if phase == B.PHASE_FORWARD else (phase, B.ROLE_INPUT)
+    names = _arg_names(module)
     bad = False
-    for name, t in iter_tensors(args, "args"):
-        bad |= api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE
-    if kwargs:
-        for name, t in iter_tensors(kwargs, "kwargs"):
-            bad |= api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE
+    for i, a in enumerate(args):
+        for name, t in iter_tensors(a, names[i] if i < len(names) else "args[%d]" % i):
+            if api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE:
+                bad = True
+                _bad_samples(name, t)
+    for k, v in (kwargs or {}).items():
+        for name, t in iter_tensors(v, str(k)):
+            if api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE:
+                bad = True
+                _bad_samples(name, t)
     if bad and ph == B.PHASE_INPUT:
         R.switch_full_checks("non-finite input batch")
+
+
+_arg_names_of = {}  # type -> names of forward's positional parameters
+
+
+def _arg_names(module):
+    """The names of the root's forward's positional parameters ("x", "y"), so that a batch's
+    tensors are named as the script names them, not args[1]. () for *args or an odd forward."""
+    t = type(_paths.unwrap(module))
+    names = _arg_names_of.get(t)
+    if names is None:
+        names = ()
+        try:
+            import inspect
+            ps = list(inspect.signature(t.forward).parameters.values())[1:]  # without self
+            kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            names = tuple(p.name for p in ps if p.kind in kinds)
+        except (TypeError, ValueError):
+            pass
+        if len(_arg_names_of) > 4096:
+            _arg_names_of.clear()
+        _arg_names_of[t] = names
+    return names
+
+
+def _bad_samples(name, t):
+    """Which samples of a bad batch tensor hold NaN/Inf, and how many elements each: one note
+    (bounded), read once per bad tensor (the batch is already known bad: this is the fault)."""
+    try:
+        key = (name, R.counter.step)
+        if t.dim() < 1 or _bad_sample_notes[0] >= 8 or key in _bad_sample_seen:
+            return  # bounded; once per tensor and step (LBFGS runs its closure several times)
+        _bad_sample_notes[0] += 1
+        _bad_sample_seen.add(key)
+        with torch.no_grad():
+            per = (~torch.isfinite(t)).reshape(t.shape[0], -1).sum(1)
+        idx = per.nonzero().flatten().tolist()
+        if not idx:
+            return
+        each = ", ".join("sample %d (%d of %d elements)" % (i, int(per[i]), t[0].numel()) for i in idx[:16])
+        more = " and %d more" % (len(idx) - 16) if len(idx) > 16 else ""
+        origin = _data.describe_rows(idx)
+        R.api.event(B.EVENT_NOTE, "Bad samples in `%s` of the batch at step %d" % (name, R.counter.step),
+                    "%d of %d: %s%s.%s" % (len(idx), t.shape[0], each, more, " " + origin if origin else ""))
+    except Exception:  # noqa: BLE001 - evidence only
+        pass
+
+
+_bad_sample_notes = [0]
+_bad_sample_seen = set()
 
 
 @_guard.guarded("module")
@@ -212,7 +270,10 @@ def _check_outputs(frame, module, args, kwargs, output):
     for name, t in outputs:
         if at_root and t.grad_fn is not None:
             frame.nodes.root_outputs.add(id(t.grad_fn))  # what the loss computation consumes
-        ver = t._version
+        try:
+            ver = t._version
+        except RuntimeError:  # an inference-mode tensor keeps no version: never modified in place
+            ver = -1
         prev = seen.get(id(t))
         if prev is not None and prev[1] == ver and prev[0]() is t:
             continue  # checked at a submodule's output and not modified since
@@ -350,5 +411,7 @@ def _post_hook_nokw(module, args, output):
 
 def reset_for_tests():
     _grad_checks.clear()
+    _bad_sample_notes[0] = 0
+    _bad_sample_seen.clear()
     _backward_origin.reset_for_tests()
     _investigation.reset_for_tests()

@@ -7,6 +7,7 @@ import torch
 
 from . import _backward_origin
 from . import _binding as B
+from . import _data
 from . import _guard
 from . import _modules
 from . import _paths
@@ -445,6 +446,7 @@ def install():
         _patch(cls, "scale", _wrap_scaler_scale(cls.scale))
         _patch(cls, "step", _wrap_scaler_step(cls.step))
         _patch(cls, "update", _wrap_scaler_update(cls.update))
+    _data.install(_patch)
     _replay.set_original_save(torch.save)
     _patch(torch, "save", _wrap_save(torch.save))
 

@@ -1,0 +1,140 @@
+"""Where a batch came from: the dataset indices of the batch the training loop took last, and
+the source (a file) of each item where the dataset keeps a per-item list of them.
+
+DataLoader iterators draw the index list of each batch from the (batch) sampler in the main
+process (`_next_index`), also with workers, where the lists are drawn ahead for prefetching
+and the batches come back in the same order (`in_order=True`, the default). So each index
+list is queued when drawn and taken off when its batch is returned. Reading is lazy: only a
+bad batch asks which indices it had and what their sources are.
+"""
+import collections
+import weakref
+
+from . import _runtime as R
+
+_MAX_QUEUED = 1024
+
+_pending = weakref.WeakKeyDictionary()  # iterator -> deque of index lists drawn, not yet returned
+_sources_of = weakref.WeakKeyDictionary()  # dataset -> (attribute name, list) or None
+
+
+def install(patch):
+    from torch.utils.data import dataloader as dl
+    base = dl._BaseDataLoaderIter
+    patch(base, "_next_index", _wrap_next_index(base._next_index))
+    patch(base, "__next__", _wrap_next(base.__next__))
+
+
+def _wrap_next_index(orig):
+    def _next_index(self):
+        idx = orig(self)  # StopIteration passes through
+        try:
+            q = _pending.get(self)
+            if q is None:
+                q = _pending[self] = collections.deque(maxlen=_MAX_QUEUED)
+            q.append(idx)
+        except Exception:  # noqa: BLE001 - bookkeeping only
+            pass
+        return idx
+    return _next_index
+
+
+def _wrap_next(orig):
+    def __next__(self):
+        data = orig(self)
+        try:
+            q = _pending.get(self)
+            idx = q.popleft() if q else None
+            ordered = getattr(self, "_in_order", True)
+            R.tls.last_batch = (idx if ordered else None, weakref.ref(self._dataset),
+                                _default_collate(self), self._num_yielded)
+        except Exception:  # noqa: BLE001
+            pass
+        return data
+    return __next__
+
+
+def _default_collate(it):
+    from torch.utils.data import _utils
+    fn = getattr(it, "_collate_fn", None)
+    return fn in (_utils.collate.default_collate, _utils.collate.default_convert)
+
+
+def describe_rows(rows):
+    """A sentence on where the bad rows of the last batch came from, or None: the dataset
+    indices (and sources) of those rows when the default collate kept the sampler's order,
+    else the batch's indices with a word on why rows cannot be matched to them."""
+    last = getattr(R.tls, "last_batch", None)
+    if not last or last[0] is None:
+        return None
+    idx, ds_ref, default, nth = last
+    ds = ds_ref()
+    indices = list(idx) if isinstance(idx, (list, tuple)) else [idx]
+    if not indices or not all(isinstance(i, int) for i in indices):
+        return None
+    name = type(ds).__name__ if ds is not None else "dataset"
+    src = _sources(ds)
+    head = "The batch was batch %d of its DataLoader's pass, dataset `%s`" % (nth, name)
+    if default and len(indices) > max(rows, default=-1):
+        parts = []
+        for r in rows[:16]:
+            item = indices[r]
+            where = _source_text(src, item)
+            parts.append("sample %d is item %d%s" % (r, item, where))
+        return head + ": " + "; ".join(parts) + "."
+    listed = ", ".join(str(i) for i in indices[:32]) + (", ..." if len(indices) > 32 else "")
+    line = head + ", items [%s]" % listed
+    if src is not None:
+        line += " (%s)" % ", ".join("%d: %s" % (i, _source(src, i)) for i in indices[:8])
+    return line + ("; its collate_fn is the script's own (it may reorder samples, as GPT-SoVITS's sorts by "
+                   "length), so which of them is the bad row is not known." if not default else ".")
+
+
+def _sources(ds):
+    """The dataset's per-item list of sources: a list attribute as long as the dataset whose
+    items are paths or tuples holding one (GPT-SoVITS's audiopaths_sid_text)."""
+    if ds is None:
+        return None
+    try:
+        if ds in _sources_of:
+            return _sources_of[ds]
+    except TypeError:
+        return None
+    found = None
+    try:
+        n = len(ds)
+        for attr, v in vars(ds).items():
+            if isinstance(v, (list, tuple)) and len(v) == n and n > 0 and _path_of(v[0]) is not None:
+                found = (attr, v)
+                break
+    except Exception:  # noqa: BLE001
+        found = None
+    try:
+        _sources_of[ds] = found
+    except TypeError:
+        pass
+    return found
+
+
+def _path_of(item):
+    if isinstance(item, str) and ("/" in item or "." in item):
+        return item
+    if isinstance(item, (list, tuple)):
+        for x in item:
+            if isinstance(x, str) and ("/" in x or "." in x):
+                return x
+    return None
+
+
+def _source(src, i):
+    attr, v = src
+    try:
+        return "`%s`" % _path_of(v[i])
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+def _source_text(src, i):
+    if src is None:
+        return ""
+    return ", %s (from `%s`)" % (_source(src, i), src[0])
