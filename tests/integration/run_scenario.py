@@ -3,7 +3,8 @@ report.json with expected.json as a subset (the planted fault, written by hand),
 report.json and report.md whole with the reviewed copies in <scenario>/golden/ (paths, times,
 process ids and machine facts normalised), so that any change to what a user reads is seen as
 a diff. NANTRACE_UPDATE_GOLDEN=1 rewrites the copies instead; review them by hand before
-committing (docs/architecture.md, "Golden reports")."""
+committing (docs/architecture.md, "Golden reports"). The script is also run without nantrace:
+its stdout and exit status must be the same (the host is never touched)."""
 import difflib
 import json
 import os
@@ -36,6 +37,17 @@ if not rd:
     H.fail("no run directory (exit %d)" % p.returncode, p)
 rep = H.load_report(rd)
 bad = H.subset_mismatches(expected, rep)
+# The host untouched: the script prints the same and exits the same without nantrace.
+plain_work = os.path.join(tmp, "plain")
+os.makedirs(plain_work)
+plain_env = H.base_env(os.path.join(tmp, "plain-out"))
+plain_env["PYTHONPATH"] = env["PYTHONPATH"]
+for k, v in env_extra.items():
+    plain_env[k] = str(v)
+plain = H.run([a.python, os.path.join(scen, "train.py")] + list(args), plain_env, cwd=plain_work)
+if plain.stdout != p.stdout or plain.returncode != p.returncode:
+    bad.append("the script's stdout or exit status differs with nantrace (exit %d / %d):\n--- plain\n%s--- with nantrace\n%s"
+               % (plain.returncode, p.returncode, plain.stdout.decode()[-1500:], p.stdout.decode()[-1500:]))
 for want in notes_contain:
     if not any(want in n for n in rep.get("notes", [])):
         bad.append("no note contains %r (notes: %s)" % (want, json.dumps(rep.get("notes", []))[:1500]))
