@@ -58,6 +58,12 @@ if ! "$venv/bin/python" -c "import tqdm" >/dev/null 2>&1; then
   say "installing tqdm (training-loop tests) into $venv"
   "$venv/bin/pip" install -q tqdm
 fi
+# The training libraries the corpus trains with (Hugging Face models and Trainer, Lightning):
+# pinned, so that a second machine runs what this one tested.
+if ! "$venv/bin/python" -c "import transformers, accelerate, lightning" >/dev/null 2>&1; then
+  say "installing transformers, accelerate and lightning (corpus scenarios) into $venv"
+  "$venv/bin/pip" install -q "transformers==5.24.0" "accelerate==1.16.0" "lightning==2.6.6"
+fi
 
 # 3. Configure and build.
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNANTRACE_PYTHON="$venv/bin/python" >/dev/null

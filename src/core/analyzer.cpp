@@ -581,6 +581,7 @@ Finding Analyzer::finding() const {
       f.explanation += ". `" + replayed_inside_ + "` ran compiled (torch.compile), so no check saw inside it; an eager "
                        "replay of it on the captured inputs found the first non-finite op output in `" +
                        origin_->site.module_path + "`";
+    f.relay = first_seen_at_;
     if (!first_seen_at_.empty())
       f.explanation += ". The first module output seen non-finite was `" + first_seen_at_ +
                        "`'s, whose inputs were already non-finite: the value was born in `" +

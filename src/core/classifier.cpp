@@ -223,6 +223,7 @@ Classification classify_fault(const FaultEvidence& e) {
     if (is_half(culprit.dtype)) {
       c.kind = FaultKind::Fp16Overflow;
       std::ostringstream why;
+      if (c.op_record) why << "`" << c.op << "`'s ";
       why << to_string(culprit.dtype) << " output holds " << (culprit.stats.posinf_count + culprit.stats.neginf_count)
           << " Inf while all inputs were finite";
       if (!culprit_inputs.empty()) why << " (largest input |x| " << fmt_num(in_max) << ")";

@@ -179,6 +179,9 @@ struct Finding {
   // Set when the value was born in backward and followed back to the backward that made it:
   // `origin.site` then names that module ("" = the loss computation).
   std::optional<BackwardBirth> backward;
+  // Set when the value was followed back into the enclosing module's own code: the module whose
+  // output first showed it (the origin's counts are of that output).
+  std::string relay;
   // The fault's step: when the first non-finite value was seen.
   int64_t step() const { return first_seen ? first_seen->step : origin.step; }
 };

@@ -96,6 +96,7 @@ json finding_to_json(const Finding& f) {
               {"located_at_step", step_or_null(f.first_seen ? f.located_step : -1)},
               {"op_pinned_at_step", step_or_null(f.op_pinned_step)},
               {"backward", backward_to_json(f.backward)},
+              {"relay", op_or_null(f.relay)},
               {"phase", to_string(o.site.phase)},
               {"module_path", o.site.module_path},
               {"module_type", o.site.module_type},
@@ -334,6 +335,7 @@ Finding finding_at(const json& o, const std::string& p, const char* k) {
     if (j.contains("located_at_step") && !j["located_at_step"].is_null())
       f.located_step = int64_at(j, path, "located_at_step");
   }
+  if (j.contains("relay")) f.relay = string_or_null_at(j, path, "relay");
   if (j.contains("backward") && !j["backward"].is_null()) {
     const json& b = object_at(j, path, "backward");
     const std::string bp = join(path, "backward");

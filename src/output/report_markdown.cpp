@@ -194,7 +194,10 @@ void summary_table(const Report& r, std::ostringstream& o) {
   row("Shape", shape_text(c.shape));
   row("Device", device_text(c));
   if (r.world_size > 1) row("Rank", std::to_string(r.rank) + " of " + std::to_string(r.world_size));
-  row(f.first_seen ? "Non-finite values (step " + std::to_string(c.step) + ")" : std::string("Non-finite values"),
+  std::string counts_label = "Non-finite values";
+  if (f.first_seen) counts_label += " (step " + std::to_string(c.step) + ")";
+  else if (!f.relay.empty()) counts_label += " (at " + f.relay + "'s output, where first seen)";
+  row(counts_label,
       std::to_string(c.stats.nan_count) + " NaN, " + std::to_string(c.stats.posinf_count) +
                                " +inf, " + std::to_string(c.stats.neginf_count) + " -inf of " +
                                std::to_string(c.stats.numel) + " (first at index " + first_bad_text(c.stats) + ")");

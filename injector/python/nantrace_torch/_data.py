@@ -46,12 +46,31 @@ def _wrap_next(orig):
             q = _pending.get(self)
             idx = q.popleft() if q else None
             ordered = getattr(self, "_in_order", True)
-            R.tls.last_batch = (idx if ordered else None, weakref.ref(self._dataset),
-                                _default_collate(self), self._num_yielded)
+            recent = getattr(R.tls, "recent_batches", None)
+            if recent is None:
+                recent = R.tls.recent_batches = collections.deque(maxlen=4)
+            # Kept by the storage of its tensors: a loop may draw ahead (accelerate prefetches
+            # one batch), so the bad tensor is matched to the batch it came from, not to the last.
+            recent.append((_storages(data), idx if ordered else None, weakref.ref(self._dataset),
+                           _default_collate(self), self._num_yielded))
         except Exception:  # noqa: BLE001
             pass
         return data
     return __next__
+
+
+def _storages(data, depth=0):
+    import torch
+    out = set()
+    if isinstance(data, torch.Tensor):
+        out.add(data.untyped_storage().data_ptr())
+    elif depth < 3 and isinstance(data, (list, tuple)):
+        for v in data:
+            out |= _storages(v, depth + 1)
+    elif depth < 3 and isinstance(data, dict):
+        for v in data.values():
+            out |= _storages(v, depth + 1)
+    return out
 
 
 def _default_collate(it):
@@ -60,14 +79,23 @@ def _default_collate(it):
     return fn in (_utils.collate.default_collate, _utils.collate.default_convert)
 
 
-def describe_rows(rows):
-    """A sentence on where the bad rows of the last batch came from, or None: the dataset
-    indices (and sources) of those rows when the default collate kept the sampler's order,
-    else the batch's indices with a word on why rows cannot be matched to them."""
-    last = getattr(R.tls, "last_batch", None)
-    if not last or last[0] is None:
+def describe_rows(rows, tensor):
+    """A sentence on where the bad rows of `tensor` came from, or None: the dataset indices
+    (and sources) of those rows when the tensor is one of a recent DataLoader batch's (the
+    same storage: not a copy made since) and the default collate kept the sampler's order; the
+    batch's indices, with a word on why rows cannot be matched to them, for another collate."""
+    try:
+        ptr = tensor.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001
         return None
-    idx, ds_ref, default, nth = last
+    last = None
+    for b in reversed(getattr(R.tls, "recent_batches", None) or ()):
+        if ptr in b[0]:
+            last = b
+            break
+    if not last or last[1] is None:
+        return None
+    _, idx, ds_ref, default, nth = last
     ds = ds_ref()
     indices = list(idx) if isinstance(idx, (list, tuple)) else [idx]
     if not indices or not all(isinstance(i, int) for i in indices):

@@ -221,7 +221,7 @@ def _bad_samples(name, t):
             return
         each = ", ".join("sample %d (%d of %d elements)" % (i, int(per[i]), t[0].numel()) for i in idx[:16])
         more = " and %d more" % (len(idx) - 16) if len(idx) > 16 else ""
-        origin = _data.describe_rows(idx)
+        origin = _data.describe_rows(idx, t)
         R.api.event(B.EVENT_NOTE, "Bad samples in `%s` of the batch at step %d" % (name, R.counter.step),
                     "%d of %d: %s%s.%s" % (len(idx), t.shape[0], each, more, " " + origin if origin else ""))
     except Exception:  # noqa: BLE001 - evidence only
