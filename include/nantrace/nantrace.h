@@ -77,7 +77,11 @@ typedef enum nt_event_kind {
   NT_EVENT_OPTIMIZER_STEP = 1,/* name = optimizer label; detail = {"lr": number?, "skipped": bool=false} */
   NT_EVENT_SCALER_UPDATE = 2, /* detail = {"scale_before": number, "scale_after": number,
                                  "found_inf": bool? (default: scale_after < scale_before)} */
-  NT_EVENT_CHECKPOINT = 3,    /* name = path written by torch.save */
+  NT_EVENT_CHECKPOINT = 3,    /* name = path written by torch.save; detail = {"tensors": int? (floating
+                                 tensors in it), "nonfinite_tensors": int?, "nonfinite_names": [string]?
+                                 (the first few), "pattern": string? (its numbered family, "logs/G_*.pth"),
+                                 "heads_pattern": bool=false (the newest of it when written),
+                                 "resumed_from_pattern": bool=false (the script resumes from its newest)} */
   NT_EVENT_CONFIG = 4,        /* name = config file path; detail = neutral facts of the training config:
                                  {"trainer": string? (a known trainer's name), "fp16_key": string? (the
                                  dotted key that turns fp16 on, e.g. "train.fp16_run"), "fp16": bool?,
@@ -105,11 +109,15 @@ typedef enum nt_event_kind {
   NT_EVENT_CAPTURE = 12,      /* capture at the recurrence (device tensors): name = "armed" | "moved_outwards"
                                  | "gave_up", detail = {"module": path, "why": string?, "forwards": int?} */
   NT_EVENT_REPRO_SAVED = 13,  /* the culprit and its inputs saved for `nantrace repro`: name = path */
-  NT_EVENT_BACKWARD_ORIGIN = 14 /* the first non-finite gradient of a backward, seen at `seen_at`'s output,
+  NT_EVENT_BACKWARD_ORIGIN = 14,/* the first non-finite gradient of a backward, seen at `seen_at`'s output,
                                  was made by the backward of what consumed that output: detail =
                                  {"module": path ("" = the loss computation or several roots),
                                  "module_type": string?, "node": string? (the grad_fn that made it, when
                                  one node is known), "seen_at": path, "consumers": [path]?} */
+  NT_EVENT_EPOCH = 15         /* a training step began a new pass over its DataLoader: name = the dataset's
+                                 class, detail = {"epoch": int (the pass of this run, from 1), "batches":
+                                 int? (the loader's length), "batch": int? (the pass's batch that began
+                                 this step, from 1)} */
 } nt_event_kind;
 
 /* Return values of nantrace_check. */

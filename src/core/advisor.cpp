@@ -6,6 +6,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/checkpoints.h"
 #include "core/classifier.h"
 #include "core/headroom.h"
 
@@ -53,6 +54,7 @@ void advise_backward_overflow(Recommendation& r, const Finding& f, const std::st
 std::string data_advice(const CheckRecord& batch);
 void advise_evaluation_only(Recommendation& r, const CheckRecord& e);
 Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceContext& ctx, const std::string& where);
+void add_checkpoint_advice(Recommendation& r, const AdviceContext& ctx);
 
 }  // namespace
 
@@ -297,10 +299,39 @@ Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceCo
   if (weak_fp16_device(ctx.device_name) && is_half(o.dtype))
     r.actions.push_back("This GPU (" + ctx.device_name + ") is known for weak or unstable fp16: prefer fp32 on it, "
                         "with a smaller batch if memory is short.");
-  if (!ctx.last_checkpoint.empty())
-    r.actions.push_back("Resume from `" + ctx.last_checkpoint + "`, the last checkpoint saved before the fault; "
-                        "delete checkpoints saved after it (auto-resume would reload poisoned weights).");
+  add_checkpoint_advice(r, ctx);
   return r;
+}
+
+// Where to resume from: the last clean checkpoint, and which files not to load again, above all
+// a poisoned one that now heads a family the script resumes from (GPT-SoVITS's G_*.pth).
+void add_checkpoint_advice(Recommendation& r, const AdviceContext& ctx) {
+  static const auto* kNone = new std::vector<CheckpointSave>();  // never destroyed: used at exit
+  const std::vector<CheckpointSave>& saves = ctx.checkpoints ? *ctx.checkpoints : *kNone;
+  std::vector<std::string> poisoned, heading;
+  for (const CheckpointSave& c : saves)
+    if (c.poisoned() && poisoned.size() < 4) poisoned.push_back("`" + c.path + "`");
+  bool resumes = false;
+  for (const CheckpointSave& c : poisoned_heads(saves)) {
+    heading.push_back("`" + c.pattern + "`");
+    resumes |= c.resumed_from;
+  }
+  size_t n = 0;
+  for (const CheckpointSave& c : saves) n += c.poisoned();
+  std::string line;
+  if (!ctx.last_checkpoint.empty())
+    line = "Resume from `" + ctx.last_checkpoint + "`, the last clean checkpoint saved before the fault.";
+  else if (n > 0)
+    line = "No clean checkpoint was saved before the fault: restart from the initial weights.";
+  if (n > 0) {
+    line += " Do not resume from the " + std::to_string(n) + " poisoned checkpoint(s) saved since (" +
+            text::join(poisoned, ", ") + (n > poisoned.size() ? ", ..." : "") + "): delete or move them.";
+    if (!heading.empty())
+      line += " The newest of " + text::join(heading, " and ") + " is now poisoned" +
+              (resumes ? ", and the script resumes from it: a restart would load it."
+                       : ": a script that resumes from the newest would load it.");
+  }
+  if (!line.empty()) r.actions.push_back(line);
 }
 
 }  // namespace

@@ -21,7 +21,8 @@ struct AdviceContext {
   std::optional<bool> fp32_replay_finite;  // re-running the culprit in fp32 on captured inputs
   double fp32_replay_max_abs = 0;
   double growth = 1.0;                // magnitude / grad-norm growth over recent steps
-  std::string last_checkpoint;        // last checkpoint saved before the fault
+  std::string last_checkpoint;        // the last clean checkpoint saved before the fault
+  const std::vector<CheckpointSave>* checkpoints = nullptr;  // every save of the run (bounded), in order
   int64_t benign_skips = 0;
   std::optional<bool> skips_recovered;  // the loss came back after the skips (nullopt: not known)
   std::optional<LossBlowup> blowup;     // a blow-up of the loss without NaN

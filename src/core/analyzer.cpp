@@ -107,7 +107,6 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
     default:
       candidate_.reset();
       origin_ = rec;
-      checkpoint_before_fault_ = last_checkpoint_;
       collecting_evidence_ = true;
       mark_unlocated_if_sampled_out();
       out.new_origin = true;
@@ -208,7 +207,6 @@ void Analyzer::settle_candidate_as_fault() {
   origin_ = *candidate_;
   inputs_ = candidate_inputs_;
   candidate_.reset();
-  checkpoint_before_fault_ = last_checkpoint_;
   collecting_evidence_ = origin_->step == step_;
   mark_unlocated_if_sampled_out();
 }
@@ -300,7 +298,10 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
               }
             }
           },
-          [&](const events::Checkpoint& e) { last_checkpoint_ = e.path; },
+          [&](const events::Checkpoint& e) {
+            checkpoints_.on_save(e, ev.step, origin_.has_value());
+            out.poisoned_checkpoint = checkpoints_.take_first_poisoned();
+          },
           [&](const events::Config& e) {
             config_path_ = e.path;
             if (e.fp16 && !e.fp16_key.empty()) {
@@ -329,6 +330,10 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
               sampled_out_step_ = ev.step;
               mark_unlocated_if_sampled_out();
             }
+          },
+          [&](const events::Epoch& e) {
+            if (epochs_.size() < 4096 && (epochs_.empty() || epochs_.back().begin_step < ev.step))
+              epochs_.push_back(EpochSpan{e.epoch, ev.step, e.batches});
           },
           [&](const events::OriginInCode& e) { move_origin_to_enclosing(e); },
           [&](const events::BackwardOrigin& e) { attribute_to_backward(e, ev.step); },
@@ -482,7 +487,8 @@ AdviceContext Analyzer::advice_context(const Finding& f) const {
   ctx.fp32_replay_finite = fp32_replay_finite_;
   ctx.fp32_replay_max_abs = fp32_replay_max_abs_;
   ctx.growth = recent_growth();
-  ctx.last_checkpoint = checkpoint_before_fault_;
+  if (checkpoints_.last_clean_before_fault()) ctx.last_checkpoint = checkpoints_.last_clean_before_fault()->path;
+  ctx.checkpoints = &checkpoints_.saves();
   ctx.benign_skips = benign_skip_total_;
   if (!benign_skips_.empty()) ctx.skips_recovered = loss_watch_.recovered_after(benign_skips_.front().step);
   ctx.blowup = blowup_;
@@ -603,8 +609,10 @@ Report Analyzer::build_report() const {
     r.culprit_dtype = r.finding.origin.dtype;
     for (const auto& [step, v] : headroom_.history(r.finding.origin.site.module_path, r.finding.origin.dtype))
       if (step <= r.finding.step()) r.culprit_magnitude[step] = v;
-    r.last_checkpoint_before_fault = checkpoint_before_fault_;
   }
+  if (checkpoints_.last_clean_before_fault()) r.last_checkpoint_before_fault = checkpoints_.last_clean_before_fault()->path;
+  r.checkpoints = checkpoints_.saves();
+  r.checkpoints_dropped = checkpoints_.dropped();
   r.steps_seen = max_step_;
   r.checks = checks_;
   r.nonfinite_checks = nonfinite_checks_;
@@ -614,6 +622,9 @@ Report Analyzer::build_report() const {
   r.evaluation_nonfinite_checks = evaluation_nonfinite_;
   r.step_counter = step_counter_;
   r.step_counter_offset = step_counter_offset_;
+  if (r.finding.found)
+    for (const EpochSpan& e : epochs_)
+      if (e.begin_step <= r.finding.step()) r.fault_epoch = e;
   if (!benign_skips_.empty()) r.skips_recovered = loss_watch_.recovered_after(benign_skips_.front().step);
   for (auto& c : check_mode_changes_) r.notes.push_back(c);
   for (auto& [step, rec] : recurrences_) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/advisor.h"
+#include "core/checkpoints.h"
 #include "core/frontend_events.h"
 #include "core/headroom.h"
 #include "core/model.h"
@@ -30,6 +31,7 @@ struct CheckOutcome {
   bool new_benign_skip = false;
   bool origin_located = false;   // a recurrence located the origin that was first seen unchecked
   bool new_evaluation = false;   // the first non-finite value seen in an evaluation forward
+  std::optional<CheckpointSave> poisoned_checkpoint;  // the run's first poisoned save, once
   std::optional<HeadroomWarning> warning;
 };
 
@@ -114,8 +116,8 @@ class Analyzer {
   std::optional<LossBlowup> blowup_;  // with the module that jumped
   std::optional<CheckRecord> evaluation_;  // the first non-finite value of an evaluation forward
   int64_t evaluation_nonfinite_ = 0;       // evaluation checks that were non-finite
-  std::string last_checkpoint_;
-  std::string checkpoint_before_fault_;
+  CheckpointLog checkpoints_;
+  std::vector<EpochSpan> epochs_;  // where each pass over the training loader began (bounded)
   std::map<std::string, std::string> meta_;
   // Training config seen on the command line.
   std::string config_path_;

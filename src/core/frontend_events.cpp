@@ -54,8 +54,19 @@ std::optional<Event> decode(const EventRecord& r, std::string* error) {
       u.found_inf = json_bool(d, "found_inf").value_or(u.scale_after < u.scale_before);
       return u;
     }
-    case NT_EVENT_CHECKPOINT:
-      return Checkpoint{r.name};
+    case NT_EVENT_CHECKPOINT: {
+      Checkpoint c;
+      c.path = r.name;
+      c.tensors = json_int(d, "tensors");
+      c.nonfinite_tensors = json_int(d, "nonfinite_tensors");
+      if (d.contains("nonfinite_names") && d["nonfinite_names"].is_array())
+        for (const auto& n : d["nonfinite_names"])
+          if (n.is_string() && c.nonfinite_names.size() < 8) c.nonfinite_names.push_back(n.get<std::string>());
+      c.pattern = json_string(d, "pattern");
+      c.heads_pattern = json_bool(d, "heads_pattern").value_or(false);
+      c.resumed_from_pattern = json_bool(d, "resumed_from_pattern").value_or(false);
+      return c;
+    }
     case NT_EVENT_CONFIG:
       return Config{r.name,
                     json_string(d, "trainer"),
@@ -99,6 +110,11 @@ std::optional<Event> decode(const EventRecord& r, std::string* error) {
         for (const auto& c : d["consumers"])
           if (c.is_string() && b.consumers.size() < 16) b.consumers.push_back(c.get<std::string>());
       return b;
+    }
+    case NT_EVENT_EPOCH: {
+      const std::optional<int64_t> epoch = json_int(d, "epoch");
+      if (!epoch || *epoch < 1) return fail("no \"epoch\" (an integer from 1)");
+      return Epoch{r.name, *epoch, json_int(d, "batches"), json_int(d, "batch")};
     }
     default:
       return fail("unknown kind");

@@ -30,6 +30,10 @@ struct ScalerUpdate {
 };
 struct Checkpoint {
   std::string path;
+  std::optional<int64_t> tensors, nonfinite_tensors;
+  std::vector<std::string> nonfinite_names;
+  std::string pattern;
+  bool heads_pattern = false, resumed_from_pattern = false;
 };
 struct Config {  // neutral facts: the core knows no trainer's key names
   std::string path, trainer, fp16_key, lr_key;
@@ -80,9 +84,15 @@ struct BackwardOrigin {
   std::vector<std::string> consumers;
 };
 
+struct Epoch {
+  std::string dataset;
+  int64_t epoch = 0;
+  std::optional<int64_t> batches, batch;
+};
+
 using Event = std::variant<Note, OptimizerStep, ScalerUpdate, Checkpoint, Config, Warning, CheckMode, OriginInCode,
                            ReplayBegin, ReplayEnd, FixCheck, EvidenceUnavailable, Capture, ReproSaved,
-                           BackwardOrigin>;
+                           BackwardOrigin, Epoch>;
 
 // The typed event of a record, or nullopt with *error (one line: the kind and what is wrong)
 // for an unknown kind or a detail that is not a JSON object where the schema wants one.

@@ -109,6 +109,9 @@ Report merge_reports(const std::vector<RankReport>& ranks) {
   out.step_counter = base->report.step_counter;
   out.step_counter_offset = base->report.step_counter_offset;
   out.last_checkpoint_before_fault = base->report.last_checkpoint_before_fault;
+  out.checkpoints = base->report.checkpoints;
+  out.fault_epoch = base->report.fault_epoch;
+  out.checkpoints_dropped = base->report.checkpoints_dropped;
   out.environment = base->report.environment;
   out.run_dir = base->report.run_dir;
   out.rank = base->rank;

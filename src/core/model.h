@@ -186,6 +186,28 @@ struct Finding {
   int64_t step() const { return first_seen ? first_seen->step : origin.step; }
 };
 
+// One torch.save to a file during the run.
+struct CheckpointSave {
+  std::string path;
+  int64_t step = 0;                          // the training step it was saved in
+  int64_t tensors = -1;                      // floating tensors it holds (-1: not counted)
+  int64_t nonfinite_tensors = -1;            // of them, those holding NaN/Inf (-1: not counted)
+  std::vector<std::string> nonfinite_names;  // the first few of those
+  bool after_fault = false;                  // written after the fault was seen
+  std::string pattern;                       // its numbered family ("logs/G_*.pth"), when named so
+  bool heads_pattern = false;                // it was the newest of that family when written
+  bool resumed_from = false;                 // the script resumes from the newest of that family
+  // Not to resume from: it holds NaN/Inf, or it came after the fault and was not counted.
+  bool poisoned() const { return nonfinite_tensors > 0 || (after_fault && nonfinite_tensors < 0); }
+};
+
+// The pass over the training DataLoader a step belongs to (this run's epochs, from 1).
+struct EpochSpan {
+  int64_t epoch = 0;
+  int64_t begin_step = 0;           // the step that began it
+  std::optional<int64_t> batches;   // the loader's length, when known
+};
+
 // Everything the report shows.
 struct Report {
   Finding finding;
@@ -196,7 +218,9 @@ struct Report {
   std::map<std::string, std::map<int64_t, double>> series;  // "loss_scale", "grad_norm", "loss", ...
   std::map<int64_t, double> culprit_magnitude;  // largest finite |x| of the culprit's outputs per step, up to the fault
   DType culprit_dtype = DType::F32;              // the dtype of those outputs
-  std::string last_checkpoint_before_fault;
+  std::string last_checkpoint_before_fault;  // the last clean checkpoint saved before the fault
+  std::vector<CheckpointSave> checkpoints;   // every save (the most recent, bounded)
+  int64_t checkpoints_dropped = 0;           // older saves not listed
   int64_t steps_seen = 0;
   uint64_t checks = 0;
   uint64_t nonfinite_checks = 0;
@@ -213,6 +237,7 @@ struct Report {
   // N + step_counter_offset (GPT-SoVITS's 0-based global_step: offset -1).
   std::string step_counter;
   int64_t step_counter_offset = 0;
+  std::optional<EpochSpan> fault_epoch;  // the epoch of the fault's step, when a DataLoader showed it
 };
 
 }  // namespace nantrace

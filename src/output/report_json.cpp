@@ -72,6 +72,24 @@ json backward_to_json(const std::optional<BackwardBirth>& b) {
               {"node", b->node.empty() ? json(nullptr) : json(b->node)}, {"consumers", b->consumers}};
 }
 
+json checkpoints_to_json(const std::vector<CheckpointSave>& saves) {
+  json a = json::array();
+  for (const CheckpointSave& c : saves) {
+    auto count = [](int64_t n) { return n < 0 ? json(nullptr) : json(n); };
+    a.push_back({{"path", c.path},
+                 {"step", c.step},
+                 {"tensors", count(c.tensors)},
+                 {"nonfinite_tensors", count(c.nonfinite_tensors)},
+                 {"nonfinite_names", c.nonfinite_names},
+                 {"after_fault", c.after_fault},
+                 {"poisoned", c.poisoned()},
+                 {"pattern", op_or_null(c.pattern)},
+                 {"heads_pattern", c.heads_pattern},
+                 {"resumed_from", c.resumed_from}});
+  }
+  return a;
+}
+
 json finding_to_json(const Finding& f) {
   if (!f.found) {
     json j{{"found", false}, {"kind", to_string(FaultKind::None)}};
@@ -446,6 +464,36 @@ void read_report(const json& j, Report* r) {
   if (j.contains("skips_recovered") && !j["skips_recovered"].is_null())
     r->skips_recovered = bool_at(j, "", "skips_recovered");
   r->last_checkpoint_before_fault = string_or_null_at(j, "", "last_checkpoint_before_fault");
+  if (j.contains("epoch") && !j["epoch"].is_null()) {
+    const json& e = object_at(j, "", "epoch");
+    EpochSpan s;
+    s.epoch = int64_at(e, "epoch", "epoch");
+    s.begin_step = int64_at(e, "epoch", "began_at_step");
+    if (e.contains("batches_per_epoch") && !e["batches_per_epoch"].is_null())
+      s.batches = int64_at(e, "epoch", "batches_per_epoch");
+    r->fault_epoch = s;
+  }
+  if (j.contains("checkpoints")) {
+    const json& a = field(j, "", "checkpoints");
+    if (!a.is_array()) throw FieldError("field 'checkpoints': not an array");
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string p = "checkpoints[" + std::to_string(i) + "]";
+      const json& c = a[i];
+      CheckpointSave s;
+      s.path = string_at(c, p, "path");
+      s.step = int64_at(c, p, "step");
+      s.tensors = c.contains("tensors") && !c["tensors"].is_null() ? int64_at(c, p, "tensors") : -1;
+      s.nonfinite_tensors =
+          c.contains("nonfinite_tensors") && !c["nonfinite_tensors"].is_null() ? int64_at(c, p, "nonfinite_tensors") : -1;
+      s.nonfinite_names = strings_at(c, p, "nonfinite_names");
+      s.after_fault = bool_at(c, p, "after_fault");
+      s.pattern = string_or_null_at(c, p, "pattern");
+      s.heads_pattern = bool_at(c, p, "heads_pattern");
+      s.resumed_from = bool_at(c, p, "resumed_from");
+      r->checkpoints.push_back(std::move(s));
+    }
+    if (j.contains("checkpoints_dropped")) r->checkpoints_dropped = int64_at(j, "", "checkpoints_dropped");
+  }
   const json& env = object_at(j, "", "environment");
   for (auto it = env.begin(); it != env.end(); ++it) r->environment[it.key()] = as_string(it.value(), "environment." + it.key());
   const json& summary = object_at(j, "", "summary");
@@ -510,6 +558,13 @@ json report_to_json(const Report& r) {
               {"step_counter", r.step_counter.empty() ? json(nullptr)
                                                       : json{{"name", r.step_counter}, {"offset", r.step_counter_offset}}},
               {"last_checkpoint_before_fault", op_or_null(r.last_checkpoint_before_fault)},
+              {"epoch", r.fault_epoch ? json{{"epoch", r.fault_epoch->epoch},
+                                              {"began_at_step", r.fault_epoch->begin_step},
+                                              {"batches_per_epoch", r.fault_epoch->batches ? json(*r.fault_epoch->batches)
+                                                                                           : json(nullptr)}}
+                                        : json(nullptr)},
+              {"checkpoints", checkpoints_to_json(r.checkpoints)},
+              {"checkpoints_dropped", r.checkpoints_dropped},
               {"environment", env},
               {"summary", {{"steps", r.steps_seen}, {"checks", r.checks}, {"nonfinite_checks", r.nonfinite_checks}}},
               {"notes", r.notes}};

@@ -3,6 +3,8 @@
 // name cannot break the table or the layout.
 #include "output/report_markdown.h"
 
+#include "core/checkpoints.h"
+
 #include "core/text.h"
 
 #include <algorithm>
@@ -155,6 +157,15 @@ std::string script_step_text(const Report& r, int64_t step) {
   return " (the script's " + code(r.step_counter) + " " + std::to_string(step + r.step_counter_offset) + ")";
 }
 
+// "; epoch 3 of this run (it began at step 7; 5 batches per epoch)" when a DataLoader showed it.
+std::string epoch_text(const Report& r) {
+  if (!r.fault_epoch) return "";
+  const EpochSpan& e = *r.fault_epoch;
+  std::string t = "; epoch " + std::to_string(e.epoch) + " of this run (it began at step " + std::to_string(e.begin_step);
+  if (e.batches) t += "; " + std::to_string(*e.batches) + " batches per epoch";
+  return t + ")";
+}
+
 void summary_table(const Report& r, std::ostringstream& o) {
   const Finding& f = r.finding;
   const CheckRecord& c = f.origin;
@@ -173,7 +184,7 @@ void summary_table(const Report& r, std::ostringstream& o) {
                            std::to_string(s.stats.posinf_count + s.stats.neginf_count) + " Inf of " +
                            std::to_string(s.stats.numel) + "; module outputs were not checked on that step"));
   } else {
-    row("Step", std::to_string(c.step) + script_step_text(r, c.step));
+    row("Step", std::to_string(c.step) + script_step_text(r, c.step) + epoch_text(r));
   }
   row("Phase", to_string(c.site.phase));
   row("Module", cell(module_label(c.site)));
@@ -392,6 +403,8 @@ std::string recovery_text(const Report& r) {
                             : "the loss did not come back to its level before the skips.";
 }
 
+void checkpoints_section(const Report& r, std::ostringstream& o);
+
 void evidence_section(const Report& r, std::ostringstream& o) {
   const Finding& f = r.finding;
   o << "\n## Evidence\n";
@@ -447,14 +460,42 @@ void evidence_section(const Report& r, std::ostringstream& o) {
         << " | " << num(w.binades_left) << " | " << cell(w.reason) << " |\n";
   }
 
-  if (f.found) {
-    o << "\n### Last checkpoint before the fault\n\n";
-    if (r.last_checkpoint_before_fault.empty())
-      o << "No checkpoint was saved before the fault.\n";
-    else
-      o << code(redact(r.last_checkpoint_before_fault))
-        << " — resume from it: checkpoints saved after the fault may already hold non-finite weights.\n";
+  checkpoints_section(r, o);
+}
+
+// Every checkpoint the run wrote, judged: the one to resume from and those not to, and a
+// poisoned file that now heads a numbered family a script resumes from.
+void checkpoints_section(const Report& r, std::ostringstream& o) {
+  if (!r.finding.found && r.checkpoints.empty()) return;
+  o << "\n### Checkpoints\n\n";
+  if (r.checkpoints.empty() && r.last_checkpoint_before_fault.empty()) {
+    o << "No checkpoint was saved during the run (torch.save to a file).\n";
+    return;
   }
+  std::optional<CheckpointSave> clean;
+  for (const CheckpointSave& c : r.checkpoints)
+    if (c.path == r.last_checkpoint_before_fault && !c.after_fault && c.nonfinite_tensors == 0) clean = c;
+  if (r.finding.found)
+    o << (r.last_checkpoint_before_fault.empty() ? std::string("No clean checkpoint was saved before the fault.")
+                                                 : "The last clean checkpoint before the fault: " +
+                                                       code(redact(r.last_checkpoint_before_fault)) + ".")
+      << "\n\n";
+  if (r.checkpoints.empty()) return;
+  if (r.checkpoints_dropped > 0)
+    o << r.checkpoints_dropped << " earlier save(s) are not listed; the last " << r.checkpoints.size() << " are.\n\n";
+  o << "| step | file | non-finite tensors | verdict |\n|---:|---|---|---|\n";
+  for (const CheckpointSave& c : r.checkpoints) {
+    std::string counts = c.nonfinite_tensors < 0 ? std::string("not counted")
+                                                 : std::to_string(c.nonfinite_tensors) + " of " + std::to_string(c.tensors);
+    if (!c.nonfinite_names.empty()) counts += " (" + text::join(c.nonfinite_names, ", ") + ", ...)";
+    o << "| " << c.step << " | " << cell(redact(c.path)) << " | " << cell(counts) << " | "
+      << cell(checkpoint_verdict(c, clean)) << " |\n";
+  }
+  for (const CheckpointSave& c : poisoned_heads(r.checkpoints))
+    o << "\n" << code(redact(c.path)) << " is now the newest of " << code(redact(c.pattern)) << ": "
+      << (c.resumed_from ? "the script resumes from the newest of these, so a restart would load it."
+                         : "a script that resumes from the newest of these would load it.")
+      << " Delete or move it (and the other poisoned files above) before restarting.\n";
 }
 
 void environment_section(const Report& r, std::ostringstream& o) {

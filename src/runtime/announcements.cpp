@@ -85,5 +85,15 @@ std::string loss_blowup(const LossBlowup& b) {
 
 std::string fix(const Finding& f) { return "fix: " + f.recommendation.headline; }
 
+
+std::string poisoned_checkpoint(const CheckpointSave& c) {
+  std::string line = "checkpoint " + c.path + " (step " + std::to_string(c.step) + ") ";
+  if (c.nonfinite_tensors > 0)
+    line += "holds NaN/Inf in " + std::to_string(c.nonfinite_tensors) + " of " + std::to_string(c.tensors) + " tensors";
+  else
+    line += "was written after the fault";
+  return line + ": do not resume from it";
+}
+
 }  // namespace announce
 }  // namespace nantrace

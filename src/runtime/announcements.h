@@ -31,6 +31,8 @@ std::string evaluation(const CheckRecord& e, bool training_fault_known);
 // The loss jumped orders of magnitude and stayed (LossWatch), with no NaN.
 std::string loss_blowup(const LossBlowup& b);
 std::string fix(const Finding& f);
+// The run's first poisoned checkpoint: "checkpoint logs/G_5.pth (step 5) holds NaN/Inf in 770 of 776 tensors: do not resume from it"
+std::string poisoned_checkpoint(const CheckpointSave& c);
 
 }  // namespace announce
 }  // namespace nantrace

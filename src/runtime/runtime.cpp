@@ -339,6 +339,10 @@ void Runtime::consume(SequencedItem& item) {
     }
     case SequencedItem::Kind::Event: {
       const CheckOutcome outcome = analyzer_.on_event(item.event);
+      if (outcome.poisoned_checkpoint) {
+        log::warn(announce::poisoned_checkpoint(*outcome.poisoned_checkpoint));
+        report_dirty_ = true;
+      }
       if (outcome.new_benign_skip)
         trace_.marker("GradScaler skipped step (handled)", "nantrace", item.event.ts_ns, this_thread_context().tid, 'p',
                       {{"step", item.event.step}});

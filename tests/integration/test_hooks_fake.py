@@ -550,6 +550,54 @@ class HookTest(InstalledTest):
 
 
 
+class CheckpointTest(InstalledTest):
+    """Each torch.save is counted: its floating tensors holding NaN/Inf, its numbered family and
+    whether it heads it; a torch.load of the family marks it as what the script resumes from."""
+
+    def saves(self):
+        return [(s, n, d) for s, k, n, d in self.api.events if k == B.EVENT_CHECKPOINT]
+
+    def test_counts_nonfinite_tensors_of_a_state_dict_and_of_a_module(self):
+        train(1)
+        d = self.tmp.name
+        model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+        torch.save({"model": model.state_dict(), "epoch": 1, "opt": {"state": {0: {"m": torch.ones(2)}}}},
+                   os.path.join(d, "G_1.pth"))
+        with torch.no_grad():
+            model[0].weight[0, 1] = float("nan")
+            model[1].running_var[0] = float("inf")
+        torch.save(model, os.path.join(d, "G_2.pth"))
+        (_, n1, d1), (_, n2, d2) = self.saves()
+        self.assertEqual((n1, d1["tensors"], d1["nonfinite_tensors"]), (os.path.join(d, "G_1.pth"), 7, 0))
+        self.assertEqual(d1["pattern"], os.path.join(d, "G_*.pth"))
+        self.assertTrue(d1["heads_pattern"])
+        self.assertFalse(d1["resumed_from_pattern"])
+        # Parameters and buffers of the module itself (its state_dict hooks are never run).
+        self.assertEqual((d2["tensors"], d2["nonfinite_tensors"]), (6, 2))
+        self.assertEqual(d2["nonfinite_names"], ["0.weight", "1.running_var"])
+        self.assertTrue(d2["heads_pattern"])
+
+    def test_a_load_of_the_family_marks_it_resumed_and_an_older_number_does_not_head_it(self):
+        d = self.tmp.name
+        torch.save({"w": torch.ones(2)}, os.path.join(d, "G_9.pth"))  # before training: not recorded
+        torch.load(os.path.join(d, "G_9.pth"))                           # the script resumes
+        train(1)
+        torch.save({"w": torch.ones(2)}, os.path.join(d, "G_3.pth"))
+        (_, _, det), = self.saves()
+        self.assertTrue(det["resumed_from_pattern"])
+        self.assertFalse(det["heads_pattern"])  # G_9 is still the newest
+
+    def test_numbered_directories_and_unnamed_buffers(self):
+        train(1)
+        d = os.path.join(self.tmp.name, "checkpoint-500")
+        os.makedirs(d)
+        torch.save({"w": torch.ones(2)}, os.path.join(d, "optimizer.pt"))
+        torch.save({"w": torch.ones(2)}, io.BytesIO())  # not a file on disk: not a checkpoint
+        (_, _, det), = self.saves()
+        self.assertEqual(det["pattern"], os.path.join(self.tmp.name, "checkpoint-*", "optimizer.pt"))
+        self.assertTrue(det["heads_pattern"])
+
+
 class NormedNet(nn.Module):
     """A weight-normed conv, then an exp in the module's own forward that overflows fp16 when
     the input is scaled up (as GPT-SoVITS's weight_norm'ed decoder blocks and exp(logs) do)."""

@@ -22,7 +22,7 @@ def install(api=None):
     if _installed:
         return True
     from . import _runtime as R
-    from . import _investigation, _modules, _training, _context, _guard
+    from . import _data, _investigation, _modules, _training, _context, _guard
     from ._tensors import DTYPE_CODES
     if api is None:
         lib = os.environ.get("NANTRACE_RUNTIME_LIB") or os.environ.get("NANTRACE_LIB")
@@ -35,6 +35,7 @@ def install(api=None):
     R.on_started.append(_enter_op_level)
     _context.install()
     R.on_step_begin.append(_investigation.on_step_begin)
+    R.on_step_begin.append(_data.on_step_begin)
     _modules.install()
     _training.install()
     if hasattr(os, "register_at_fork"):

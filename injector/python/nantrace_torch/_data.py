@@ -10,11 +10,14 @@ bad batch asks which indices it had and what their sources are.
 import collections
 import weakref
 
+from . import _binding as B
 from . import _runtime as R
 
 _MAX_QUEUED = 1024
 
 _pending = weakref.WeakKeyDictionary()  # iterator -> deque of index lists drawn, not yet returned
+_passes = weakref.WeakKeyDictionary()   # dataset -> passes begun over it (an epoch each)
+_last_epoch = [None]                    # (id(dataset), pass) announced by the last training step
 _sources_of = weakref.WeakKeyDictionary()  # dataset -> (attribute name, list) or None
 
 
@@ -51,12 +54,44 @@ def _wrap_next(orig):
                 recent = R.tls.recent_batches = collections.deque(maxlen=4)
             # Kept by the storage of its tensors: a loop may draw ahead (accelerate prefetches
             # one batch), so the bad tensor is matched to the batch it came from, not to the last.
-            recent.append((_storages(data), idx if ordered else None, weakref.ref(self._dataset),
-                           _default_collate(self), self._num_yielded))
+            ds = self._dataset
+            if self._num_yielded == 1:  # the first batch of a pass (also a persistent iterator's reset)
+                _passes[ds] = _passes.get(ds, 0) + 1
+            recent.append((_storages(data), idx if ordered else None, weakref.ref(ds),
+                           _default_collate(self), self._num_yielded, _passes.get(ds, 0), _length(self)))
         except Exception:  # noqa: BLE001
             pass
         return data
     return __next__
+
+
+def _length(it):
+    try:
+        return len(it)
+    except Exception:  # noqa: BLE001 - an IterableDataset without __len__
+        return None
+
+
+def on_step_begin(step):
+    """A training step began: when the batch it trains on is the first seen of a new pass over
+    its DataLoader, that pass is an epoch (NT_EVENT_EPOCH). Evaluation loaders run without
+    gradients and are not training steps."""
+    import torch
+    recent = getattr(R.tls, "recent_batches", None)
+    if not recent or not torch.is_grad_enabled():
+        return
+    _, _, ds_ref, _, nth, npass, length = recent[-1]
+    ds = ds_ref()
+    if ds is None or npass < 1:
+        return
+    key = (id(ds), npass)
+    if _last_epoch[0] == key:
+        return
+    _last_epoch[0] = key
+    detail = {"epoch": npass, "batch": nth}
+    if isinstance(length, int):
+        detail["batches"] = length
+    R.api.event(B.EVENT_EPOCH, type(ds).__name__, R.dumps(detail))
 
 
 def _storages(data, depth=0):
@@ -95,7 +130,7 @@ def describe_rows(rows, tensor):
             break
     if not last or last[1] is None:
         return None
-    _, idx, ds_ref, default, nth = last
+    _, idx, ds_ref, default, nth = last[:5]
     ds = ds_ref()
     indices = list(idx) if isinstance(idx, (list, tuple)) else [idx]
     if not indices or not all(isinstance(i, int) for i in indices):

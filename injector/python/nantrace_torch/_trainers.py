@@ -14,7 +14,11 @@ KNOWN = (
      "fp16": ("train", "fp16_run"), "lr": ("train", "learning_rate"),
      # s2_train.py logs a 0-based global_step, incremented after each optimizer step: at
      # nantrace's step N (from 1) it reads N - 1.
-     "step_counter": ("global_step", -1)},
+     "step_counter": ("global_step", -1),
+     # At start it loads the newest G_*.pth / D_*.pth of its log directory
+     # (utils.latest_checkpoint_path: the largest number in the name) and resumes from it.
+     "resumes_from": ("G_*.pth", "D_*.pth"),
+     "default_lr": 1e-4},
 )
 # Spellings seen in JSON training configs of other projects (VITS-family, HiFi-GAN, ...).
 GENERIC = {

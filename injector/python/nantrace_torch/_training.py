@@ -1,18 +1,21 @@
-"""Loss (.backward), optimizer steps, GradScaler, torch.save."""
+"""Loss (.backward), optimizer steps, GradScaler, torch.save / torch.load."""
 import math
 import os
+import sys
 import weakref
 
 import torch
 
 from . import _backward_origin
 from . import _binding as B
+from . import _checkpoints
 from . import _data
 from . import _guard
 from . import _modules
 from . import _paths
 from . import _replay
 from . import _runtime as R
+from . import _trainers
 from ._tensors import Pending, Readback, ReadbackQueue, eligible, bname
 
 _restore = []           # (owner, attribute, original) to undo on uninstall
@@ -420,15 +423,26 @@ def _emit_scale(step, before, after, found):
 def _wrap_save(orig):
     def save(obj, f, *args, **kwargs):
         out = orig(obj, f, *args, **kwargs)
-        _after_save(f)
+        _after_save(obj, f)
         return out
     save.__doc__ = orig.__doc__
     save.__wrapped__ = orig
     return save
 
 
+def _wrap_load(orig):
+    def load(f, *args, **kwargs):
+        out = orig(f, *args, **kwargs)
+        _after_load(f)
+        return out
+    load.__doc__ = orig.__doc__
+    load.__wrapped__ = orig
+    return load
+
+
 @_guard.guarded("save")
-def _after_save(f):
+def _after_save(obj, f):
+    """A file written by torch.save (a buffer without a name is not a checkpoint on disk)."""
     if not R._started or R.suspended():
         return
     if isinstance(f, (str, os.PathLike)):
@@ -437,7 +451,15 @@ def _after_save(f):
         path = getattr(f, "name", None)
         if not isinstance(path, str):
             return
-    R.api.event(B.EVENT_CHECKPOINT, os.path.abspath(path), None)
+    path = os.path.abspath(path)
+    t = _trainers.trainer_of(sys.argv)
+    detail = _checkpoints.facts(obj, path, t.get("resumes_from", ()) if t else ())
+    R.api.event(B.EVENT_CHECKPOINT, path, R.dumps(detail))
+
+
+@_guard.guarded("load")
+def _after_load(f):
+    _checkpoints.note_load(f)
 
 
 # ---- install -----------------------------------------------------------------------------
@@ -469,6 +491,7 @@ def install():
     _data.install(_patch)
     _replay.set_original_save(torch.save)
     _patch(torch, "save", _wrap_save(torch.save))
+    _patch(torch, "load", _wrap_load(torch.load))
 
 
 def uninstall():

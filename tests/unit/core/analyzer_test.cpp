@@ -405,11 +405,11 @@ TEST(Analyzer, AdviceUsesConfigLearningRateAndLastCheckpoint) {
   a.on_event(event(0, NT_EVENT_CONFIG, "configs/s2.json",
                    R"({"fp16_key": "train.fp16_run", "fp16": true, "lr_key": "train.learning_rate", "learning_rate": 0.0001})"));
   a.on_step_begin(1);
-  a.on_event(event(1, NT_EVENT_CHECKPOINT, "logs/G_1.pth", ""));
+  a.on_event(event(1, NT_EVENT_CHECKPOINT, "logs/G_1.pth", R"({"tensors": 4, "nonfinite_tensors": 0})"));
   a.on_event(optimizer_step(1, false, 1e-4));
   a.on_step_begin(2);
   a.on_check(check(2, Phase::Forward, "SynthesizerTrn/dec.ups.1", DType::F16, 0, 1, 0));
-  a.on_event(event(2, NT_EVENT_CHECKPOINT, "logs/G_2.pth", ""));
+  a.on_event(event(2, NT_EVENT_CHECKPOINT, "logs/G_2.pth", R"({"tensors": 4, "nonfinite_tensors": 3})"));
   const Report r = a.build_report();
   EXPECT_EQ(r.last_checkpoint_before_fault, "logs/G_1.pth");
   bool cfg = false, resume = false;
