@@ -85,7 +85,8 @@ typedef enum nt_event_kind {
   NT_EVENT_CONFIG = 4,        /* name = config file path; detail = neutral facts of the training config:
                                  {"trainer": string? (a known trainer's name), "fp16_key": string? (the
                                  dotted key that turns fp16 on, e.g. "train.fp16_run"), "fp16": bool?,
-                                 "lr_key": string?, "learning_rate": number?, "step_counter": string? (the
+                                 "lr_key": string?, "learning_rate": number?, "default_learning_rate":
+                                 number? (the trainer's own default), "step_counter": string? (the
                                  script's own step counter, e.g. "global_step"), "step_counter_offset":
                                  int? (its value at nantrace's step N is N + offset)} */
   NT_EVENT_WARNING = 5,       /* a frontend-side warning worth a trace marker: name = label, detail = any object */

@@ -31,19 +31,55 @@ std::string fp16_config_action(const AdviceContext& ctx) {
   return "";
 }
 
+// Rounded down to one significant digit: 3.8e-5 -> 3e-5.
+double one_digit_down(double v) {
+  if (!(v > 0) || !std::isfinite(v)) return v;
+  const double p = std::pow(10.0, std::floor(std::log10(v)));
+  return std::max(1.0, std::floor(v / p + 1e-9)) * p;
+}
+
+// The learning rates in play, in words: the config's (with its key), the one in use at the
+// fault when a scheduler changed it, and the trainer's default.
+std::string lr_sources(const AdviceContext& ctx) {
+  std::vector<std::string> parts;
+  if (ctx.config_lr && !ctx.config_lr_key.empty())
+    parts.push_back("the config sets " + num(*ctx.config_lr) + " (`" + ctx.config_lr_key + "`" +
+                    (ctx.config_path.empty() ? std::string() : " in `" + ctx.config_path + "`") + ")");
+  if (ctx.lr && (!ctx.config_lr || std::fabs(*ctx.lr - *ctx.config_lr) > 1e-12 * std::fabs(*ctx.config_lr)))
+    parts.push_back(num(*ctx.lr) + " was in use at the fault" + std::string(ctx.config_lr ? " (after the scheduler)" : ""));
+  if (ctx.default_lr) parts.push_back("the script's default is " + num(*ctx.default_lr));
+  return text::join(parts, "; ");
+}
+
 void add_lr_advice(Recommendation& r, const AdviceContext& ctx, bool primary) {
   const std::optional<double> lr = ctx.lr ? ctx.lr : ctx.config_lr;
+  const std::string sources = lr_sources(ctx);
   std::string line;
-  if (lr) {
+  if (lr && ctx.update_ratio >= kDivergentUpdateRatio && ctx.update_ratio_step >= 0 && ctx.derive_step >= 0) {
+    // An update scales with the learning rate: from the step where the rate in use moved the
+    // weights most for its size, the rate that would have made a usual update there.
+    const double target = one_digit_down(ctx.derive_lr * kTypicalUpdateRatio / ctx.derive_ratio);
+    line = "Lower the learning rate to about " + num(target) + ": the update at step " +
+           std::to_string(ctx.update_ratio_step) + " changed the weights by " + update_ratio_text(ctx.update_ratio) +
+           ", and an update scales with the learning rate: at step " + std::to_string(ctx.derive_step) + ", " +
+           num(ctx.derive_lr) + " moved them by " + update_ratio_text(ctx.derive_ratio) + ", so " + num(ctx.derive_lr) +
+           " x " + num(kTypicalUpdateRatio) + " / " + ratio_number(ctx.derive_ratio) + " gives the usual ratio of about " +
+           num(kTypicalUpdateRatio) + " per step.";
+    if (ctx.first_lr && *ctx.first_lr > 0 && *lr >= 10.0 * *ctx.first_lr)
+      line += " The scheduler raised the learning rate from " + num(*ctx.first_lr) + " at the first step to " + num(*lr) +
+              " at the fault: cap it.";
+    if (!sources.empty()) line += " Learning rates: " + sources + ".";
+  } else if (lr) {
     line = "Lower the learning rate about 10x: from " + num(*lr) + " to " + num(*lr / 10.0);
-    if (!ctx.config_path.empty() && ctx.config_lr && !ctx.config_lr_key.empty())
-      line += " (`" + ctx.config_lr_key + "` in `" + ctx.config_path + "`)";
-    line += ", with a warm-up and gradient clipping (`torch.nn.utils.clip_grad_norm_(params, 1.0)`; note that "
-            "`clip_grad_value_(params, None)` clips nothing).";
+    line += ".";
+    if (!sources.empty()) line += " Learning rates: " + sources + ".";
   } else {
-    line = "Lower the learning rate about 10x, add a warm-up and gradient clipping "
-           "(`torch.nn.utils.clip_grad_norm_(params, 1.0)`).";
+    line = "Lower the learning rate about 10x.";
   }
+  line += " Add a warm-up (e.g. `torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=1000)`) "
+          "and gradient clipping that clips: `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)` "
+          "before `optimizer.step()` (after `scaler.unscale_(optimizer)` with a GradScaler); "
+          "`clip_grad_value_(params, None)` clips nothing.";
   if (primary)
     r.actions.insert(r.actions.begin(), line);
   else
@@ -51,7 +87,7 @@ void add_lr_advice(Recommendation& r, const AdviceContext& ctx, bool primary) {
 }
 
 void advise_backward_overflow(Recommendation& r, const Finding& f, const std::string& where, const std::string& dev);
-std::string data_advice(const CheckRecord& batch);
+std::string data_advice(const CheckRecord& batch, const AdviceContext& ctx);
 void advise_evaluation_only(Recommendation& r, const CheckRecord& e);
 Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceContext& ctx, const std::string& where);
 void add_checkpoint_advice(Recommendation& r, const AdviceContext& ctx);
@@ -169,7 +205,7 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
       break;
     case FaultKind::BadInput:
       r.headline = "The training data holds non-finite values: batch of step " + std::to_string(f.step()) + ".";
-      r.actions.push_back("Find and drop that sample: " + data_advice(o) +
+      r.actions.push_back("Find and drop that sample: " + data_advice(o, ctx) +
                           " The notes below name the bad samples of each bad batch and, when a DataLoader made it, "
                           "their dataset items and files.");
       r.actions.push_back("Guard the data where the check runs: in the training loop (skip a batch when "
@@ -236,23 +272,73 @@ void advise_backward_overflow(Recommendation& r, const Finding& f, const std::st
                       "\", enabled=False):` with `.float()` inputs), or use bfloat16 autocast.");
 }
 
-// What to look for in the data, from the bad tensor's shape: nantrace does not know the data's
-// kind, only its layout (integer token ids are never checked: they cannot be NaN).
-std::string data_advice(const CheckRecord& batch) {
-  switch (batch.shape.size()) {
-    case 2:
-      return "these look like feature vectors (batch x features): look for missing values read as NaN (empty "
-             "cells, failed parses) and for a normalisation that divides by a zero standard deviation.";
-    case 3:
-      return "these look like sequences (batch x channels x time: audio, spectrograms, features over time): check "
-             "preprocessing (denoise, slicing, resampling, clip durations) for NaN/Inf and for silent or empty clips.";
-    case 4:
-    case 5:
-      return "these look like images or volumes: look for a corrupt or truncated file, and for a normalisation "
-             "that divides by a zero standard deviation.";
-    default:
-      return "check the data pipeline that produced it (files, parsing, normalisation) for NaN/Inf.";
+// What kind of data a batch tensor holds, from its argument's name where it is a common one.
+enum class DataKind { Unknown, Audio, Image, Tokens };
+
+DataKind data_kind_of_name(const std::string& tensor) {
+  const std::string n = lower(tensor);
+  auto has = [&](std::initializer_list<const char*> words) {
+    for (const char* w : words)
+      if (n.find(w) != std::string::npos) return true;
+    return false;
+  };
+  if (has({"pixel", "image", "img", "frame", "video"})) return DataKind::Image;
+  if (has({"input_ids", "token", "attention_mask", "inputs_embeds", "label", "position_ids"})) return DataKind::Tokens;
+  if (has({"spec", "mel", "wav", "audio", "input_values", "input_features", "ssl", "pitch", "f0"})) return DataKind::Audio;
+  return DataKind::Unknown;
+}
+
+// What to look for in the data: chosen from the training script when it is a known one, then
+// from the argument's name, then from the tensor's layout; generic when none tells.
+std::string data_advice(const CheckRecord& batch, const AdviceContext& ctx) {
+  std::string out;
+  if (ctx.trainer.rfind("GPT-SoVITS", 0) == 0) {
+    out = "this is GPT-SoVITS's training data, made from the clips of your dataset by its preparation steps "
+          "(slicing, denoising, 1-get-text, 2-get-hubert-wav32k, 3-get-semantic): open the clip the notes below name, "
+          "and look for a silent, clipped or very short clip. Remove its line from the training list (the `.list` "
+          "file and `2-name2text.txt`) or fix the clip (denoise it; re-run the slicer with a higher threshold or "
+          "minimum length so silent stretches are cut), then re-run the preparation steps for it.";
+  } else {
+    switch (data_kind_of_name(batch.site.tensor_name)) {
+      case DataKind::Audio:
+        out = "this looks like audio or features made from it (`" + batch.site.tensor_name + "`): look for a silent, "
+              "clipped or empty clip, and for a normalisation that divides by its peak or standard deviation (0 for "
+              "silence); check the preprocessing (resampling, slicing, feature extraction) of the clip named below.";
+        break;
+      case DataKind::Image:
+        out = "this looks like images (`" + batch.site.tensor_name + "`): look for a corrupt or truncated file and "
+              "for a normalisation that divides by a zero standard deviation (a constant image).";
+        break;
+      case DataKind::Tokens:
+        out = "token ids themselves cannot be NaN: the non-finite values are in a float input beside them (`" +
+              batch.site.tensor_name + "`): check how it is made (a mask built with -inf or a division, precomputed "
+              "embeddings or label weights read from a bad row).";
+        break;
+      case DataKind::Unknown:
+        switch (batch.shape.size()) {
+          case 2:
+            out = "these look like feature vectors (batch x features): look for missing values read as NaN (empty "
+                  "cells, failed parses) and for a normalisation that divides by a zero standard deviation.";
+            break;
+          case 3:
+            out = "these look like sequences (batch x channels x time, or batch x time x features): look for an empty "
+                  "or constant sequence and for a normalisation that divides by a zero standard deviation or length.";
+            break;
+          case 4:
+          case 5:
+            out = "these look like images or volumes: look for a corrupt or truncated file, and for a normalisation "
+                  "that divides by a zero standard deviation.";
+            break;
+          default:
+            out = "check the data pipeline that produced it (files, parsing, normalisation) for NaN/Inf.";
+        }
+    }
   }
+  const bool inf_only = batch.stats.nan_count == 0 && batch.stats.posinf_count + batch.stats.neginf_count > 0;
+  if (is_half(batch.dtype) && inf_only)
+    out += " The batch is " + std::string(to_string(batch.dtype)) + " and holds only Inf: values beyond its range (" +
+           num(dtype_max(batch.dtype)) + ") become Inf when the data is cast to it; keep the data in float32.";
+  return out;
 }
 
 // Training stayed finite; only an evaluation forward (eval mode, no_grad) showed a NaN/Inf.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -312,6 +313,8 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
               step_counter_ = e.step_counter;
               step_counter_offset_ = *e.step_counter_offset;
             }
+            if (e.default_learning_rate) default_lr_ = e.default_learning_rate;
+            if (!e.trainer.empty()) trainer_ = e.trainer;
             if (e.learning_rate && !e.lr_key.empty()) {
               config_lr_ = e.learning_rate;
               config_lr_key_ = e.lr_key;
@@ -470,6 +473,14 @@ double Analyzer::recent_growth() const {
   return g;
 }
 
+std::pair<double, int64_t> Analyzer::update_ratio_before(int64_t step) const {
+  std::pair<double, int64_t> best{0.0, -1};
+  for (auto it = series_.lower_bound("update_ratio"); it != series_.end() && it->first.rfind("update_ratio", 0) == 0; ++it)
+    for (auto p = it->second.lower_bound(step - 3); p != it->second.end() && p->first < step; ++p)
+      if (std::isfinite(p->second) && p->second > best.first) best = {p->second, p->first};
+  return best;
+}
+
 AdviceContext Analyzer::advice_context(const Finding& f) const {
   AdviceContext ctx;
   ctx.config_path = config_path_;
@@ -477,6 +488,8 @@ AdviceContext Analyzer::advice_context(const Finding& f) const {
   ctx.config_fp16_key = config_fp16_key_;
   ctx.config_lr = config_lr_;
   ctx.config_lr_key = config_lr_key_;
+  ctx.default_lr = default_lr_;
+  ctx.trainer = trainer_;
   auto lr = series_.find("lr");
   if (lr != series_.end() && !lr->second.empty()) {
     auto it = lr->second.upper_bound(f.found ? f.step() : INT64_MAX);
@@ -487,6 +500,24 @@ AdviceContext Analyzer::advice_context(const Finding& f) const {
   ctx.fp32_replay_finite = fp32_replay_finite_;
   ctx.fp32_replay_max_abs = fp32_replay_max_abs_;
   ctx.growth = recent_growth();
+  if (f.found) std::tie(ctx.update_ratio, ctx.update_ratio_step) = update_ratio_before(f.step());
+  auto ratios = series_.find("update_ratio");
+  if (lr != series_.end() && !lr->second.empty()) ctx.first_lr = lr->second.begin()->second;
+  if (f.found && lr != series_.end() && ratios != series_.end()) {
+    double best = INFINITY;
+    for (const auto& [step, ratio] : ratios->second) {
+      if (step >= f.step() || !(ratio > 0) || !std::isfinite(ratio)) continue;
+      auto l = lr->second.find(step);
+      if (l == lr->second.end() || !(l->second > 0)) continue;
+      const double target = l->second * kTypicalUpdateRatio / ratio;
+      if (target < best) {
+        best = target;
+        ctx.derive_step = step;
+        ctx.derive_lr = l->second;
+        ctx.derive_ratio = ratio;
+      }
+    }
+  }
   if (checkpoints_.last_clean_before_fault()) ctx.last_checkpoint = checkpoints_.last_clean_before_fault()->path;
   ctx.checkpoints = &checkpoints_.saves();
   ctx.benign_skips = benign_skip_total_;
@@ -512,6 +543,7 @@ Finding Analyzer::finding() const {
     e.scaler_skips_from_origin = consecutive_skips_from(fault_step());
     e.trained_before_origin = optimizer_stepped_before_origin_;
     e.growth = recent_growth();
+    std::tie(e.update_ratio, e.update_ratio_step) = update_ratio_before(fault_step());
     e.root_module = origin_->site.module_path.find('/') == std::string::npos && !origin_->site.module_path.empty();
     // The origin's own moment did not pin the op, a later one did (op-level checks inside the
     // module at a recurrence): classify on that op, and say where it was pinned.

@@ -81,6 +81,9 @@ class Analyzer {
   void add_series(const std::string& name, int64_t step, double value);
   int consecutive_skips_from(int64_t step) const;
   double recent_growth() const;
+  // The largest update-to-weight ratio of the updates in the steps before `step` (up to 3 back)
+  // and the step it was measured at; {0, -1} when none was recorded.
+  std::pair<double, int64_t> update_ratio_before(int64_t step) const;
   AdviceContext advice_context(const Finding& f) const;
 
   AnalyzerOptions options_;
@@ -124,6 +127,8 @@ class Analyzer {
   std::optional<bool> config_fp16_;  // the training config's fp16 switch, and its key
   std::string config_fp16_key_, config_lr_key_;
   std::optional<double> config_lr_;
+  std::optional<double> default_lr_;  // the known trainer's default learning rate
+  std::string trainer_;               // the known trainer's name ("GPT-SoVITS s2_train.py")
   std::string step_counter_;
   int64_t step_counter_offset_ = 0;
   std::optional<bool> fp32_replay_finite_;

@@ -2,6 +2,7 @@
 
 #include "core/text.h"
 
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -104,6 +105,17 @@ Classification classify_backward(const FaultEvidence& e) {
 
 }  // namespace
 
+std::string ratio_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::string update_ratio_text(double ratio) {
+  if (ratio >= 1.0) return ratio_number(ratio) + "x their norm";
+  return ratio_number(ratio * 100.0) + " % of their norm";
+}
+
 std::string op_base_name(const std::string& op) {
   std::string s = op;
   auto pos = s.find("::");
@@ -115,7 +127,36 @@ std::string op_base_name(const std::string& op) {
   return s;
 }
 
+// The kind from the origin and its evidence, before the optimizer's updates are considered.
+static Classification classify_site(const FaultEvidence& e);
+
+// After an update far larger than normal, a value that overflowed or turned NaN in the next
+// forward or backward was thrown out of range by that update: divergence, also within one step.
+// A division by zero, bad data and values carried from elsewhere keep their own kind.
 Classification classify_fault(const FaultEvidence& e) {
+  Classification c = classify_site(e);
+  if (!e.origin || e.update_ratio < kDivergentUpdateRatio || e.update_ratio_step < 0) return c;
+  const Phase ph = e.origin->site.phase;
+  if (ph != Phase::Forward && ph != Phase::Loss && ph != Phase::Backward && ph != Phase::Unscale &&
+      ph != Phase::OptimizerGrad)
+    return c;
+  switch (c.kind) {
+    case FaultKind::Fp16Overflow: case FaultKind::Overflow: case FaultKind::InvalidOp:
+    case FaultKind::BornInModule: case FaultKind::BornInBackward: case FaultKind::LossScaleCollapse:
+      break;
+    default:
+      return c;
+  }
+  c.explanation = "the optimizer update at step " + std::to_string(e.update_ratio_step) + " changed the weights by " +
+                  update_ratio_text(e.update_ratio) + " (update-to-weight ratio " + ratio_number(e.update_ratio) +
+                  "; about 1e-3 is usual for Adam), " +
+                  "and the next steps went out of range: training diverged, within a step of that update. What was "
+                  "seen: " + c.explanation;
+  c.kind = FaultKind::Divergence;
+  return c;
+}
+
+static Classification classify_site(const FaultEvidence& e) {
   Classification c;
   if (!e.origin) return c;
   const CheckRecord& o = *e.origin;

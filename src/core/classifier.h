@@ -19,7 +19,17 @@ struct FaultEvidence {
   double growth = 1.0;              // growth of magnitudes / grad norm over recent steps (x)
   bool root_module = false;         // origin module is a top-level model
   const BackwardBirth* backward = nullptr;  // the backward gradient was followed to what made it
+  // The largest update-to-weight ratio of the optimizer updates just before the fault's step
+  // (||update|| / ||weights|| of a parameter group), and the step it was measured at (-1: none).
+  double update_ratio = 0;
+  int64_t update_ratio_step = -1;
 };
+
+// An update that moved the weights by a tenth of their norm or more in one step: about 100x
+// what Adam usually does (~1e-3). After one, a non-finite value or an overflow is divergence,
+// with or without a history of growth.
+constexpr double kDivergentUpdateRatio = 0.1;
+constexpr double kTypicalUpdateRatio = 1e-3;
 
 struct Classification {
   FaultKind kind = FaultKind::None;
@@ -28,6 +38,11 @@ struct Classification {
   const CheckRecord* op_record = nullptr;
   std::string explanation;
 };
+
+// An update-to-weight ratio in words: "38 % of their norm", "4.2x their norm"; the number
+// alone to three digits ("345").
+std::string update_ratio_text(double ratio);
+std::string ratio_number(double v);
 
 // "aten::exp_" / "aten.exp.default" -> "exp"
 std::string op_base_name(const std::string& op);

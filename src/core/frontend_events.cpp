@@ -74,6 +74,7 @@ std::optional<Event> decode(const EventRecord& r, std::string* error) {
                     json_string(d, "lr_key"),
                     json_bool(d, "fp16"),
                     json_number(d, "learning_rate"),
+                    json_number(d, "default_learning_rate"),
                     json_string(d, "step_counter"),
                     json_int(d, "step_counter_offset")};
     case NT_EVENT_WARNING:

@@ -39,6 +39,7 @@ struct Config {  // neutral facts: the core knows no trainer's key names
   std::string path, trainer, fp16_key, lr_key;
   std::optional<bool> fp16;
   std::optional<double> learning_rate;
+  std::optional<double> default_learning_rate;  // the trainer's own default, when known
   std::string step_counter;                   // the script's own step counter ("global_step")
   std::optional<int64_t> step_counter_offset; // its value at nantrace's step N is N + offset
 };

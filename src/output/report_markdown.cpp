@@ -344,6 +344,10 @@ History known_history(const std::string& name) {
             "", INFINITY, true};
   if (name == "loss")
     return {"Loss per step", "loss", "The loss the script computed at each step.", "", INFINITY};
+  if (name == "update_ratio")
+    return {"Update-to-weight ratio per step", "update / weights",
+            "How far each optimizer update moved the weights, over their norm (per parameter group): about 1e-3 is "
+            "usual for Adam; 0.1 and more, the learning rate throws the model out of range.", "", INFINITY};
   const size_t hash = name.rfind(" #");
   if (hash != std::string::npos && hash > 0 && name.find_first_not_of("0123456789", hash + 2) == std::string::npos) {
     // "loss #2": the second value of one name in a step (a GAN's discriminator and generator).

@@ -542,6 +542,7 @@ class HookTest(InstalledTest):
         # Neutral facts from the table of known trainers (GPT-SoVITS's s2_train.py).
         self.assertEqual(conf, [(cfg, {"trainer": "GPT-SoVITS s2_train.py", "fp16_key": "train.fp16_run",
                                        "fp16": True, "lr_key": "train.learning_rate", "learning_rate": 0.0001,
+                                       "default_learning_rate": 0.0001,
                                        "step_counter": "global_step", "step_counter_offset": -1})])
         ck = [n for _, k, n, d in self.api.events if k == B.EVENT_CHECKPOINT]
         self.assertEqual(ck, [os.path.join(self.tmp.name, "G_1.pth")])
@@ -596,6 +597,48 @@ class CheckpointTest(InstalledTest):
         (_, _, det), = self.saves()
         self.assertEqual(det["pattern"], os.path.join(self.tmp.name, "checkpoint-*", "optimizer.pt"))
         self.assertTrue(det["heads_pattern"])
+
+
+class UpdateRatioTest(InstalledTest):
+    """Each optimizer step records ||update|| / ||weights|| per parameter group, measured on the
+    weights before and after it."""
+
+    def ratios(self):
+        return [(st, v) for st, n, v in self.api.scalars if n == "update_ratio"]
+
+    def test_one_ratio_per_group_per_step_equal_to_the_update_it_made(self):
+        torch.manual_seed(0)
+        a, b = nn.Linear(4, 4), nn.Linear(4, 2)
+        opt = torch.optim.SGD([{"params": a.parameters()}, {"params": b.parameters(), "lr": 0.5}], lr=0.1)
+        x = torch.randn(8, 4)
+        for _ in range(2):
+            before = [p.detach().clone() for p in list(a.parameters()) + list(b.parameters())]
+            loss = b(a(x)).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        after = list(a.parameters()) + list(b.parameters())
+        want = []
+        for grp in ((0, 1), (2, 3)):
+            d = torch.stack([(after[i].detach() - before[i]).norm() for i in grp]).norm()
+            w = torch.stack([before[i].norm() for i in grp]).norm()
+            want.append(float(d / w))
+        got = self.ratios()
+        self.assertEqual([st for st, _ in got], [1, 1, 2, 2])
+        for g, w in zip([v for st, v in got if st == 2], want):
+            self.assertAlmostEqual(g, w, places=5)
+
+    def test_a_large_parameter_is_estimated_from_its_sample(self):
+        big = nn.Linear(256, 256)  # 65536 weights: a strided sample of 4096
+        opt = torch.optim.Adam(big.parameters(), lr=1.0)
+        loss = big(torch.randn(4, 256)).sum()
+        loss.backward()
+        w0 = big.weight.detach().clone()
+        opt.step()
+        exact = float((big.weight.detach() - w0).norm() / w0.norm())
+        (_, got), = [r for r in self.ratios()]
+        # Adam's first step moves every weight by about lr: the weight's ratio dominates.
+        self.assertLess(abs(got - exact) / exact, 0.1)
 
 
 class NormedNet(nn.Module):

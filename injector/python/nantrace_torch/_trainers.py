@@ -61,7 +61,8 @@ def _get(cfg, path):
 
 def facts(cfg, argv):
     """The neutral facts of a parsed config (nantrace.h, NT_EVENT_CONFIG): {"trainer",
-    "fp16_key", "fp16", "lr_key", "learning_rate", "step_counter", "step_counter_offset"},
+    "fp16_key", "fp16", "lr_key", "learning_rate", "default_learning_rate", "step_counter",
+    "step_counter_offset"},
     each only when found."""
     t = trainer_of(argv)
     out = {}
@@ -69,6 +70,8 @@ def facts(cfg, argv):
         out["trainer"] = t["trainer"]
         if t.get("step_counter"):
             out["step_counter"], out["step_counter_offset"] = t["step_counter"]
+        if t.get("default_lr"):
+            out["default_learning_rate"] = t["default_lr"]
     for what, value_key, key_key, ok in (("fp16", "fp16", "fp16_key", lambda v: isinstance(v, bool)),
                                          ("lr", "learning_rate", "lr_key",
                                           lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))):

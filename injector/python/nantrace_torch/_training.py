@@ -16,6 +16,7 @@ from . import _paths
 from . import _replay
 from . import _runtime as R
 from . import _trainers
+from . import _update_ratio
 from ._tensors import Pending, Readback, ReadbackQueue, eligible, bname
 
 _restore = []           # (owner, attribute, original) to undo on uninstall
@@ -259,9 +260,11 @@ def _opt_pre(opt, args, kwargs):
         # gradients exist only once the closure ran, so they are checked after the step.
         _closure_steps.add(id(opt))
         R.optimizer_stepping(id(opt))
+        _update_ratio.before_step(opt)
         return None
     R.optimizer_stepped(id(opt))
     _before_update(opt)
+    _update_ratio.before_step(opt)
     return None
 
 
@@ -295,6 +298,7 @@ def _opt_post(opt, args, kwargs):
         R.set_phase(B.PHASE_FORWARD)
         R.optimizer_step_done(id(opt))
     api = R.api
+    _update_ratio.after_step(opt)
     if _check_params(opt):
         R.switch_full_checks("non-finite parameter after an optimizer step")
     api.event(B.EVENT_OPTIMIZER_STEP, _label(opt), R.dumps({"lr": _lr(opt), "skipped": False}))

@@ -66,5 +66,42 @@ TEST(Advisor, NoFindingWithSkipsSaysHandled) {
   EXPECT_NE(r.headline.find("3"), std::string::npos);
 }
 
+// Bad-data advice fits the data: a known trainer first, then the argument's name, then the
+// tensor's layout; never audio advice for images or tabular features.
+std::string bad_input_advice(const std::string& tensor, std::vector<int64_t> shape, const std::string& trainer = "",
+                             DType dtype = DType::F32, uint64_t nan = 1, uint64_t inf = 0) {
+  Finding f;
+  f.found = true;
+  f.kind = FaultKind::BadInput;
+  f.origin.site.phase = Phase::Input;
+  f.origin.site.module_path = "Net";
+  f.origin.site.tensor_name = tensor;
+  f.origin.shape = std::move(shape);
+  f.origin.dtype = dtype;
+  f.origin.stats.nan_count = nan;
+  f.origin.stats.posinf_count = inf;
+  AdviceContext ctx;
+  ctx.trainer = trainer;
+  return advise(f, ctx).actions.at(0);
+}
+
+TEST(Advisor, BadDataAdviceFitsTheData) {
+  EXPECT_NE(bad_input_advice("y", {4, 1025, 200}, "GPT-SoVITS s2_train.py").find("slicer"), std::string::npos);
+  EXPECT_NE(bad_input_advice("y", {4, 1025, 200}, "GPT-SoVITS s2_train.py").find("2-name2text.txt"), std::string::npos);
+  EXPECT_NE(bad_input_advice("pixel_values", {8, 3, 32, 32}).find("images"), std::string::npos);
+  EXPECT_NE(bad_input_advice("inputs_embeds", {8, 16, 64}).find("token ids themselves cannot be NaN"), std::string::npos);
+  EXPECT_NE(bad_input_advice("mel", {8, 80, 100}).find("silent"), std::string::npos);
+  for (const auto& a : {bad_input_advice("x", {8, 12}), bad_input_advice("x", {8, 3, 32, 32}),
+                        bad_input_advice("x", {8, 3, 100}), bad_input_advice("pixel_values", {8, 3, 32, 32})}) {
+    EXPECT_EQ(a.find("slic"), std::string::npos) << a;  // no audio advice where nothing says audio
+    EXPECT_EQ(a.find("denois"), std::string::npos) << a;
+  }
+  EXPECT_NE(bad_input_advice("x", {8, 12}).find("feature vectors"), std::string::npos);
+  EXPECT_NE(bad_input_advice("x", {7}).find("data pipeline"), std::string::npos);
+  const std::string half = bad_input_advice("x", {8, 12}, "", DType::F16, 0, 3);
+  EXPECT_NE(half.find("become Inf when the data is cast"), std::string::npos) << half;
+  EXPECT_EQ(bad_input_advice("x", {8, 12}, "", DType::F16, 1, 3).find("cast"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace nantrace

@@ -448,6 +448,47 @@ TEST(Analyzer, DivergenceAdviceGivesTheLoweredLearningRate) {
   EXPECT_NE(f.recommendation.actions[0].find("0.05"), std::string::npos) << f.recommendation.actions[0];
 }
 
+// A blow-up within one step: no history of growth, but the update before it moved the weights
+// far more than normal. Divergence when the ratio is far above normal, and only then.
+Report one_step_blowup(double ratio, bool with_config) {
+  Analyzer a;
+  if (with_config)
+    a.on_event(event(0, NT_EVENT_CONFIG, "configs/s2.json",
+                     R"({"lr_key": "train.learning_rate", "learning_rate": 0.05, "default_learning_rate": 0.0001})"));
+  a.on_step_begin(1);
+  a.on_check(finite(1, Phase::Forward, "Net/head", DType::F32));
+  ScalarRecord s;
+  s.step = 1;
+  s.name = "update_ratio";
+  s.value = ratio;
+  a.on_scalar(s);
+  a.on_event(optimizer_step(1, false, 0.0499938));
+  a.on_step_begin(2);
+  a.on_check(check(2, Phase::Forward, "Net/head", DType::F32, 0, 5, 0));
+  return a.build_report();
+}
+
+TEST(Analyzer, AOneStepBlowUpAfterAnUpdateFarAboveNormalIsDivergence) {
+  const Report r = one_step_blowup(345.0, true);
+  EXPECT_EQ(r.finding.kind, FaultKind::Divergence);
+  EXPECT_NE(r.finding.explanation.find("the optimizer update at step 1 changed the weights by 345x their norm"),
+            std::string::npos) << r.finding.explanation;
+  ASSERT_FALSE(r.finding.recommendation.actions.empty());
+  const std::string& lr = r.finding.recommendation.actions[0];
+  // 0.0499938 x 1e-3 / 345 = 1.45e-7, rounded down to one digit.
+  EXPECT_NE(lr.find("Lower the learning rate to about 1e-07"), std::string::npos) << lr;
+  EXPECT_NE(lr.find("the config sets 0.05 (`train.learning_rate` in `configs/s2.json`)"), std::string::npos) << lr;
+  EXPECT_NE(lr.find("0.049994 was in use at the fault (after the scheduler)"), std::string::npos) << lr;
+  EXPECT_NE(lr.find("the script's default is 0.0001"), std::string::npos) << lr;
+  EXPECT_NE(lr.find("clip_grad_norm_"), std::string::npos) << lr;
+}
+
+TEST(Analyzer, AnOverflowAfterAUsualUpdateStaysAnOverflow) {
+  const Report r = one_step_blowup(2e-3, false);
+  EXPECT_EQ(r.finding.kind, FaultKind::Overflow);
+  EXPECT_EQ(r.finding.explanation.find("update"), std::string::npos) << r.finding.explanation;
+}
+
 TEST(Analyzer, RecurrencesAndCheckLevelChangesAreReported) {
   Analyzer a;
   a.on_step_begin(4);
