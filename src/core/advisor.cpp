@@ -162,7 +162,7 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
                           "hardware supports it.");
       const std::string cfg = fp16_config_action(ctx);
       if (!cfg.empty()) r.actions.push_back(cfg);
-      if (ctx.growth >= 10.0) add_lr_advice(r, ctx, false);
+      if (ctx.growth >= 10.0 || ctx.update_ratio >= kDivergentUpdateRatio) add_lr_advice(r, ctx, false);
       if (f.kind == FaultKind::LossScaleCollapse)
         r.evidence.push_back("GradScaler cannot fix this: it skips the step and lowers the scale, but the Inf "
                              "comes from the forward pass, which the scale does not touch.");

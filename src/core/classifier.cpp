@@ -141,8 +141,16 @@ Classification classify_fault(const FaultEvidence& e) {
       ph != Phase::OptimizerGrad)
     return c;
   switch (c.kind) {
-    case FaultKind::Fp16Overflow: case FaultKind::Overflow: case FaultKind::InvalidOp:
-    case FaultKind::BornInModule: case FaultKind::BornInBackward: case FaultKind::LossScaleCollapse:
+    case FaultKind::Fp16Overflow: case FaultKind::LossScaleCollapse:
+      // The half-precision range is what the value left, and keeping that module in fp32 fixes
+      // it as surely as a lower rate: the kind stays, the update is said (and the advice adds
+      // the rate to use).
+      c.explanation += "; the optimizer update at step " + std::to_string(e.update_ratio_step) +
+                       " had changed the weights by " + update_ratio_text(e.update_ratio) +
+                       " (about 1e-3 is usual for Adam): a learning rate this high drives values out of range";
+      return c;
+    case FaultKind::Overflow: case FaultKind::InvalidOp: case FaultKind::BornInModule:
+    case FaultKind::BornInBackward:
       break;
     default:
       return c;

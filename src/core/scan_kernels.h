@@ -56,25 +56,35 @@ struct Kernel {
     if (histogram) hist(p, n, acc);
   }
 
-  // The rare block holding NaN/Inf: classify each element exactly as the GPU kernel does.
-  static void rescan_nonfinite(const bits_t* p, int n, int64_t base, BlockAcc<F>& acc) {
-    bits_t mx = acc.max_abs_finite;
+  // The block holding NaN/Inf: classify each element exactly as the GPU kernel does (exponent
+  // all ones: NaN when the mantissa is set, else +-inf by the sign). Branch-free, so it
+  // vectorises like the hot loop: after a fault, blocks full of NaN are the common case. The
+  // first bad index is found by a loop that stops at it.
+  static void rescan_nonfinite(const bits_t* __restrict p, int n, int64_t base, BlockAcc<F>& acc) {
+    sbits_t mx = sbits_t(acc.max_abs_finite);
+    bits_t nan = 0, posinf = 0, neginf = 0;
     for (int i = 0; i < n; ++i) {
       const bits_t b = p[i];
-      if (fbits::is_nonfinite<F>(b)) {
-        const int c = fbits::classify<F>(b);
-        acc.nan += c == fbits::kNaN;
-        acc.posinf += c == fbits::kPosInf;
-        acc.neginf += c == fbits::kNegInf;
-        if (acc.first_bad < 0) acc.first_bad = base + i;
-      } else {
-        const bits_t a = fbits::abs_bits<F>(b);
-        mx = a > mx ? a : mx;
-      }
+      const sbits_t a = sbits_t(b & M::kAbs);
+      const bool inf = a == kExp;
+      const bool neg = (b & M::kSign) != 0;
+      nan += bits_t(a > kExp);
+      posinf += bits_t(inf & !neg);
+      neginf += bits_t(inf & neg);
+      const sbits_t finite = a < kExp ? a : sbits_t(0);
+      mx = finite > mx ? finite : mx;
     }
-    acc.max_abs_finite = mx;
+    acc.nan += nan;
+    acc.posinf += posinf;
+    acc.neginf += neginf;
+    acc.max_abs_finite = bits_t(mx);
+    if (acc.first_bad < 0)
+      for (int i = 0; i < n; ++i)
+        if (sbits_t(p[i] & M::kAbs) >= kExp) {
+          acc.first_bad = base + i;
+          break;
+        }
   }
-
   // Headroom histogram of the normal values. The slot index is computed branch-free in a
   // vectorisable loop, then counted into eight interleaved tables: neighbouring values
   // usually share a binade (in fp32 nearly everything lands in the last bin), and one

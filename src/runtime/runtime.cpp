@@ -302,7 +302,12 @@ int Runtime::check(const nt_site& site, const nt_tensor& t, nt_stats* out) {
   }
 
   // CPU: scan in the calling thread, outside the lock.
-  const std::optional<TensorStats> stats = scan_on_cpu(view, rec.site.role);
+  // The headroom histogram of a non-finite output is evidence for the first ones (the origin,
+  // its relay, the first recurrences); later outputs full of NaN keep their counts only.
+  const bool histogram = nonfinite_histograms_left_.load(std::memory_order_relaxed) > 0;
+  const std::optional<TensorStats> stats = scan_on_cpu(view, rec.site.role, histogram);
+  if (histogram && stats && rec.site.role == Role::Output && has_nonfinite(*stats))
+    nonfinite_histograms_left_.fetch_sub(1, std::memory_order_relaxed);
   if (!stats) {
     log::warn_once("check-view", "a tensor view nantrace cannot scan (null data or unusable shape) was skipped");
     return NT_SKIPPED;

@@ -88,6 +88,8 @@ class Runtime
   std::atomic<bool> stopped_{false};
   std::atomic<bool> forked_child_{false};
   std::atomic<int64_t> step_{0};
+  // Non-finite CPU outputs still given the headroom histogram (a second read of the tensor).
+  std::atomic<int> nonfinite_histograms_left_{256};
   bool started_once_ = false;
   bool run_dir_ready_ = false;
   bool materialize_failed_ = false;

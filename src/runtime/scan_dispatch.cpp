@@ -2,12 +2,12 @@
 
 namespace nantrace {
 
-std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role) {
+std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role, bool nonfinite_histograms) {
   if (!scan_view_is_scannable(view)) return std::nullopt;
   ScanOptions fast;
   fast.histogram = role != Role::Output;
   TensorStats stats = scan(view, fast);
-  if (!fast.histogram && has_nonfinite(stats)) stats = scan(view, ScanOptions{});
+  if (!fast.histogram && nonfinite_histograms && has_nonfinite(stats)) stats = scan(view, ScanOptions{});
   return stats;
 }
 

@@ -14,10 +14,12 @@
 
 namespace nantrace {
 
-// CPU: the fast path skips the histogram for module outputs; a non-finite tensor, and
-// evidence (inputs, parameters, replays), get the full statistics. nullopt when the view
-// cannot be scanned (null data, unusable shape).
-std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role);
+// CPU: the fast path skips the histogram for module outputs; evidence (inputs, parameters,
+// replays) gets the full statistics, and so does a non-finite output while
+// `nonfinite_histograms` is true (the runtime bounds how many: after the fault, outputs full of
+// NaN would otherwise each be read twice). nullopt when the view cannot be scanned (null data,
+// unusable shape).
+std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role, bool nonfinite_histograms = true);
 
 #ifdef NANTRACE_HAVE_CUDA
 // The device scanner's request for the tensor of check `seq`.

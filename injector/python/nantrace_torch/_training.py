@@ -177,6 +177,10 @@ def _check_all(tensors, sites, phase):
     if norm is not None and math.isfinite(norm):
         return False, norm
     api = R.api
+    if norm is not None and api.origin_found():
+        # After the fault, weights and gradients full of NaN say nothing new: the fused norm
+        # still says the step is non-finite, the per-tensor checks are spared.
+        return True, norm
     bad = False
     for t, (p, gi, pi) in zip(tensors, sites):
         name, path, mtype = _param_site(p, gi, pi)
