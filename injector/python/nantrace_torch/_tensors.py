@@ -75,6 +75,15 @@ def map_tensors(obj, fn, depth=0):
     return obj
 
 
+def foreach_norms(tensors, acc):
+    """The L2 norm of each tensor, accumulated in dtype `acc`, from one fused call (torch's
+    _foreach_norm; older torch without its dtype argument: converted after)."""
+    try:
+        return torch._foreach_norm(tensors, 2, dtype=acc)
+    except TypeError:
+        return [n.to(acc) for n in torch._foreach_norm(tensors)]
+
+
 def detached_clone(t):
     return t.detach().clone()
 

@@ -17,7 +17,7 @@ from . import _replay
 from . import _runtime as R
 from . import _trainers
 from . import _update_ratio
-from ._tensors import Pending, Readback, ReadbackQueue, eligible, bname
+from ._tensors import Pending, Readback, ReadbackQueue, eligible, bname, foreach_norms
 
 _restore = []           # (owner, attribute, original) to undo on uninstall
 _handles = []
@@ -210,11 +210,7 @@ def _global_norm(tensors):
     """0-d tensor: the L2 norm of all `tensors` (one device), accumulated in fp32, or fp64 when
     any of them is fp64."""
     acc = torch.float64 if any(t.dtype is torch.float64 for t in tensors) else torch.float32
-    try:
-        norms = _foreach_norm(tensors, 2, dtype=acc)
-    except TypeError:  # torch without the dtype argument
-        norms = [n.to(acc) for n in _foreach_norm(tensors)]
-    return torch.linalg.vector_norm(torch.stack(norms))
+    return torch.linalg.vector_norm(torch.stack(foreach_norms(tensors, acc)))
 
 
 _pending_norms = ReadbackQueue(4)  # Pending(step, Readback) of device gradient norms

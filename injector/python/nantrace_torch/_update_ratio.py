@@ -16,7 +16,7 @@ import torch
 
 from . import _guard
 from . import _runtime as R
-from ._tensors import Pending, Readback, ReadbackQueue
+from ._tensors import Pending, Readback, ReadbackQueue, foreach_norms
 
 _SAMPLE = 4096
 _foreach_norm = getattr(torch, "_foreach_norm", None)
@@ -89,8 +89,8 @@ def after_step(opt):
         # float64 on the host: the squares of weights past 1e19 (a diverging run) still fit.
         acc = torch.float64 if tensors[0].is_cpu or any(t.dtype is torch.float64 for t in tensors) else torch.float32
         delta = torch._foreach_sub(tensors, copies)
-        dn = torch.stack(_norms(delta, acc))
-        wn = torch.stack(_norms(copies, acc))
+        dn = torch.stack(foreach_norms(delta, acc))
+        wn = torch.stack(foreach_norms(copies, acc))
         bounds = []
         start = 0
         for i in range(1, len(groups) + 1):
@@ -103,13 +103,6 @@ def after_step(opt):
             _pending.push(Pending(R.counter.step, Readback(ratios)))
         return
     _emit(ratios.tolist(), None)
-
-
-def _norms(tensors, acc):
-    try:
-        return _foreach_norm(tensors, 2, dtype=acc)
-    except TypeError:  # torch without the dtype argument
-        return [n.to(acc) for n in _foreach_norm(tensors)]
 
 
 def _emit(values, step):
