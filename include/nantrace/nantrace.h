@@ -99,10 +99,14 @@ typedef enum nt_event_kind {
                                  (the module whose output first showed it), "recurrence": bool=false} */
   NT_EVENT_REPLAY_BEGIN = 8,  /* checks until the matching REPLAY_END are evidence of a replay of
                                  `module`: detail = {"module": path, "step": int? (the step whose inputs
-                                 were captured), "recurrence": bool=false (captured at a later step)} */
+                                 were captured), "recurrence": bool=false (captured at a later step),
+                                 "graph": bool=false (read from the non-finite tensor's autograd graph,
+                                 nothing re-run; "module": "" is then the loss computation)} */
   NT_EVENT_REPLAY_END = 9,    /* detail = {"module": path, "op": string|null (the op the replay pinned),
                                  "inner": path? and "inner_type": string? (the submodule that op ran in,
-                                 when `module` ran compiled and no hook saw inside it)} */
+                                 when `module` ran compiled and no hook saw inside it), and from the
+                                 graph: "graph": bool=false, "node": string? (grad_fn name), "status":
+                                 "pinned"|"untracked"|"undetermined"|"no_graph", "reason": string?} */
   NT_EVENT_FIX_CHECK = 10,    /* a fix verified on the captured inputs: detail = {"variant": "fp32"|"bf16",
                                  "module": path?, "finite": bool?, "max_abs": number=0, "error": string?} */
   NT_EVENT_EVIDENCE_UNAVAILABLE = 11, /* evidence that could not be had: name = what ("replay",

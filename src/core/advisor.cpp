@@ -92,6 +92,27 @@ void advise_evaluation_only(Recommendation& r, const CheckRecord& e);
 Recommendation finish_advice(Recommendation& r, const Finding& f, const AdviceContext& ctx, const std::string& where);
 void add_checkpoint_advice(Recommendation& r, const AdviceContext& ctx);
 
+// The log of a probability that softmax or sigmoid rounded to exactly 0: computing it in log
+// space keeps it finite. Known only when the graph said what made log's input.
+bool log_space_advice(Recommendation& r, const Finding& f) {
+  auto it = f.op_input_producers.find("self");
+  if (it == f.op_input_producers.end()) return false;
+  const std::string made_by = op_base_name(it->second);
+  if (made_by == "softmax" || made_by == "_softmax") {
+    r.actions.push_back("`" + f.op + "` was given the output of `" + it->second + "`: softmax rounds small "
+                        "probabilities to exactly 0, whose log is -inf. Use `torch.log_softmax(logits, dim)` "
+                        "(or `F.cross_entropy` on the logits), which stays finite.");
+    return true;
+  }
+  if (made_by == "sigmoid") {
+    r.actions.push_back("`" + f.op + "` was given the output of `" + it->second + "`: sigmoid rounds to exactly 0 "
+                        "or 1, whose log is -inf. Use `F.logsigmoid(x)` (or `F.binary_cross_entropy_with_logits` on "
+                        "the logits), which stays finite.");
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool weak_fp16_device(const std::string& name) {
@@ -179,7 +200,9 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
       break;
     case FaultKind::InvalidOp: {
       r.headline = "Guard the invalid operation in " + where + (op.empty() ? "" : " (" + op + ")") + ".";
-      if (base == "log" || base == "log2" || base == "log10")
+      if (base == "log" && log_space_advice(r, f)) {
+        // the log of a probability: its log-space twin is the fix
+      } else if (base == "log" || base == "log2" || base == "log10")
         r.actions.push_back("Clamp before the log: `torch.log(torch.clamp(x, min=1e-5))` (as GPT-SoVITS's "
                             "`dynamic_range_compression_torch` does).");
       else if (base == "sqrt" || base == "rsqrt")
@@ -196,7 +219,9 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
     }
     case FaultKind::DivisionByZero:
       r.headline = "Guard the division by zero in " + where + (op.empty() ? "" : " (" + op + ")") + ".";
-      if (base == "log" || base == "log2" || base == "log10")
+      if (base == "log" && log_space_advice(r, f)) {
+        // the log of a probability: its log-space twin is the fix
+      } else if (base == "log" || base == "log2" || base == "log10")
         r.actions.push_back("log(0) = -inf: clamp the input, `torch.log(torch.clamp(x, min=1e-5))`; silent or "
                             "all-zero segments produce it.");
       else
@@ -223,7 +248,7 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
       r.actions.push_back("Re-run with `NANTRACE_CHECK=op` to check every op and find the producer.");
       break;
     case FaultKind::BornInModule:
-      r.headline = "Find the op in " + where + " that made the NaN: an overflow or an invalid operation, not yet told apart.";
+      r.headline = "Find the op in " + where + " that made the non-finite value: an overflow or an invalid operation, not yet told apart.";
       r.actions.push_back("Re-run with `NANTRACE_CHECK=op` to check every op and pin the one that made it.");
       r.actions.push_back("If an op overflows " + std::string(to_string(o.dtype)) + " (attention scores, `exp`, large "
                           "sums), run " + where + " outside autocast (`with torch.autocast(\"" + dev +

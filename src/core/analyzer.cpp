@@ -154,6 +154,7 @@ void Analyzer::locate_origin_at(const CheckRecord& rec) {
   inputs_.clear();
   params_.clear();
   replay_.clear();
+  clear_graph_pin();
   fp32_replay_finite_.reset();
   replay_captured_step_ = rec.step;
   collecting_evidence_ = true;
@@ -182,6 +183,15 @@ void Analyzer::move_origin_to_enclosing(const events::OriginInCode& e) {
   inputs_.clear();
   params_.clear();
   replay_.clear();
+  clear_graph_pin();
+}
+
+void Analyzer::clear_graph_pin() {
+  replay_graph_ = false;
+  graph_node_.clear();
+  graph_status_.clear();
+  graph_reason_.clear();
+  graph_input_ops_.clear();
 }
 
 // "backward_origin": the first non-finite gradient of a backward, seen at `seen_at`'s output,
@@ -341,9 +351,10 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
           [&](const events::OriginInCode& e) { move_origin_to_enclosing(e); },
           [&](const events::BackwardOrigin& e) { attribute_to_backward(e, ev.step); },
           [&](const events::ReplayBegin& e) {
-            const bool for_origin = origin_ && !e.module.empty() && e.module == origin_->site.module_path;
+            const bool for_origin = origin_ && (!e.module.empty() || e.graph) && e.module == origin_->site.module_path;
             replay_open_ = for_origin;
             if (for_origin && e.recurrence) replay_captured_step_ = e.step.value_or(-1);
+            if (for_origin) replay_graph_ = e.graph;
           },
           [&](const events::ReplayEnd& e) {
             // A compiled module's replay says where inside it the value was made: the origin
@@ -355,6 +366,12 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
               origin_->site.module_type = e.inner_type;
               inputs_.clear();
               params_.clear();
+            }
+            if (replay_open_ && e.graph) {
+              graph_node_ = e.node;
+              graph_status_ = e.status;
+              graph_reason_ = e.reason;
+              graph_input_ops_ = e.input_ops;
             }
             replay_open_ = false;
           },
@@ -558,6 +575,12 @@ Finding Analyzer::finding() const {
       e.replay = {op};
     }
     if (origin_->site.phase == Phase::Backward && backward_) e.backward = &*backward_;
+    if (replay_graph_ && !pinned_later) {
+      e.graph = true;
+      e.graph_node = graph_node_;
+      e.graph_status = graph_status_;
+      e.graph_reason = graph_status_ == "pinned" ? std::string() : graph_reason_;
+    }
     Classification c = classify_fault(e);
     if (e.backward) f.backward = *backward_;
     f.kind = c.kind;
@@ -565,6 +588,7 @@ Finding Analyzer::finding() const {
     f.explanation = c.explanation;
     f.kernels = origin_->kernels;
     if (c.op_record && pinned_later) {
+      f.op_source = "op_level";
       if (!c.op_record->kernels.empty()) f.kernels = c.op_record->kernels;
       f.op_pinned_step = op_recurrence_->step;
       f.replay = {*op_recurrence_};
@@ -572,6 +596,8 @@ Finding Analyzer::finding() const {
                        "` when the fault recurred at step " + std::to_string(f.op_pinned_step) +
                        ": its first non-finite output there came from `" + c.op + "`)";
     } else if (c.op_record) {
+      f.op_source = e.graph ? "graph" : "replay";
+      if (e.graph) f.op_input_producers = graph_input_ops_;
       if (!c.op_record->kernels.empty()) f.kernels = c.op_record->kernels;
       if (replay_captured_step_ >= 0 && replay_captured_step_ != fault_step()) f.op_pinned_step = replay_captured_step_;
       // The report shows the culprit op with its inputs, not every op the replay went through.
@@ -582,8 +608,15 @@ Finding Analyzer::finding() const {
                                    ? "its inputs captured when the fault recurred at step " +
                                          std::to_string(replay_captured_step_)
                                    : "its captured inputs";
-      f.explanation += " (pinned by re-running the module on " + when + ": " + std::to_string(replayed) +
-                       " op checks, the first non-finite output came from `" + c.op + "`)";
+      if (e.graph)
+        f.explanation += " (pinned from the autograd graph of the non-finite value, nothing re-run: `" +
+                         (graph_node_.empty() ? c.op : graph_node_) + "` kept the inputs `" + c.op +
+                         "` was given, and they were finite)";
+      else
+        f.explanation += " (pinned by re-running the module on " + when + ": " + std::to_string(replayed) +
+                         " op checks, the first non-finite output came from `" + c.op + "`)";
+    } else if (e.graph && !e.graph_reason.empty() && c.kind != FaultKind::Propagated && c.kind != FaultKind::BadInput) {
+      f.explanation += "; the autograd graph did not pin the op: " + e.graph_reason;
     }
     if (first_seen_) {
       f.first_seen = *first_seen_;
@@ -600,6 +633,7 @@ Finding Analyzer::finding() const {
       f.kind = FaultKind::NotLocated;
       f.op.clear();
       f.replay.clear();
+      f.op_source.clear();
       f.explanation = "first seen in " + std::string(to_string(origin_->site.phase)) + " `" +
                       (origin_->site.module_path.empty() ? origin_->site.tensor_name : origin_->site.module_path) +
                       "` at step " + std::to_string(origin_->step) +
@@ -614,6 +648,8 @@ Finding Analyzer::finding() const {
       f.op.clear();
       f.replay.clear();
       f.op_pinned_step = -1;
+      f.op_source.clear();
+      f.op_input_producers.clear();
     }
     if (!replayed_inside_.empty())
       f.explanation += ". `" + replayed_inside_ + "` ran compiled (torch.compile), so no check saw inside it; an eager "

@@ -97,6 +97,12 @@ class Analyzer {
   // Between the frontend's "replay_start" and "replay" notes for the origin's module: the
   // checks of a replay of the culprit, which for device tensors runs at a later recurrence.
   bool replay_open_ = false;
+  // The op was read from the autograd graph (nothing re-run): its node and, when it was not
+  // pinned there, why (events::ReplayEnd).
+  void clear_graph_pin();
+  bool replay_graph_ = false;
+  std::string graph_node_, graph_status_, graph_reason_;
+  std::map<std::string, std::string> graph_input_ops_;
   int64_t replay_captured_step_ = -1;  // step of the recurrence whose inputs were replayed
   // Set when the first non-finite module output had non-finite inputs and the frontend traced
   // the value back to the code of an enclosing module: the origin was moved there; this is

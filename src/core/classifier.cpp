@@ -172,6 +172,19 @@ static Classification classify_site(const FaultEvidence& e) {
   const bool has_inf = s.posinf_count + s.neginf_count > 0;
   const bool has_nan = s.nan_count > 0;
 
+  if (e.graph && e.graph_status == "data") {
+    // The autograd graph led to a tensor of the batch itself (the targets the loss uses).
+    std::string op = "an op";
+    for (const CheckRecord& r : e.replay)
+      if (r.site.role == Role::Replay) {
+        op = "`" + r.site.op + "`" + (e.graph_node.empty() ? std::string() : " (`" + e.graph_node + "`)");
+        break;
+      }
+    c.kind = FaultKind::BadInput;
+    c.explanation = "the batch already holds NaN/Inf: in the autograd graph of the non-finite " +
+                    std::string(to_string(o.site.phase)) + " value, " + op + " was given it: " + e.graph_reason;
+    return c;
+  }
   // Pin the op: the first replayed op whose output is non-finite; its inputs sit next to it.
   // An op whose inputs were already non-finite (a transpose of weights an update made NaN, a
   // view, a copy) only carried the value: it is never named, and the value is propagated.
@@ -186,8 +199,14 @@ static Classification classify_site(const FaultEvidence& e) {
       inputs.push_back(e.replay[j]);
     if (any_nonfinite(inputs)) {
       c.kind = FaultKind::Propagated;
-      c.explanation = "re-running the module, its first non-finite op output (`" + r.site.op +
-                      "`) came from inputs that were already non-finite: the value was carried, not made, there";
+      if (e.graph)
+        c.explanation = "in the autograd graph of the non-finite value, `" + r.site.op + "`" +
+                        (e.graph_node.empty() ? std::string() : " (`" + e.graph_node + "`)") +
+                        " was given a value that was already non-finite: " +
+                        (e.graph_reason.empty() ? std::string("it carried the value, it did not make it") : e.graph_reason);
+      else
+        c.explanation = "re-running the module, its first non-finite op output (`" + r.site.op +
+                        "`) came from inputs that were already non-finite: the value was carried, not made, there";
       return c;
     }
     c.op = r.site.op;
@@ -246,7 +265,8 @@ static Classification classify_site(const FaultEvidence& e) {
       if (d && has_zeros(*d)) {
         c.kind = FaultKind::DivisionByZero;
         c.explanation = "`" + c.op + "` divided by a divisor holding " + std::to_string(d->stats.zero_count) +
-                        " zero(s) (" + d->site.tensor_name + "): a zero length or empty sample";
+                        " zero(s) (" + d->site.tensor_name + "): a length, count, norm or variance that was 0 (an empty "
+                      "sample, a constant batch)";
         return c;
       }
     }
@@ -268,7 +288,16 @@ static Classification classify_site(const FaultEvidence& e) {
   }
 
   const double in_max = max_finite_input(culprit_inputs);
-  if (c_inf || (has_inf && !c.op_record)) {
+  if (o.site.phase == Phase::Loss && !c.op_record && base.empty() && !(has_inf && !is_half(o.dtype) && e.growth >= 100.0)) {
+    // The loss is the first non-finite value while every module output checked before it was
+    // finite: the loss computation made it. Without its op, what kind of fault is not seen.
+    c.kind = FaultKind::BornInModule;
+    c.explanation = "the loss holds " + std::to_string(s.nan_count) + " NaN and " +
+                    std::to_string(s.posinf_count + s.neginf_count) + " Inf while every module output checked "
+                    "before it was finite: the value was born in the loss computation, and the op that made it was "
+                    "not pinned: an overflow, a division by zero or an invalid operation (log or sqrt of a negative "
+                    "number, 0/0)";
+  } else if (c_inf || (has_inf && !c.op_record)) {
     if (is_half(culprit.dtype)) {
       c.kind = FaultKind::Fp16Overflow;
       std::ostringstream why;
@@ -308,7 +337,8 @@ static Classification classify_site(const FaultEvidence& e) {
   // Loss-scale collapse: the forward pass overflows from the start, so GradScaler skips every
   // step and lowers the scale towards 0 without a single update. An overflow that appears
   // after real updates (the model grew into it) is reported as the overflow itself.
-  if ((c.kind == FaultKind::Fp16Overflow || c.kind == FaultKind::Overflow || c.kind == FaultKind::InvalidOp) &&
+  if ((c.kind == FaultKind::Fp16Overflow || c.kind == FaultKind::Overflow || c.kind == FaultKind::InvalidOp ||
+       c.kind == FaultKind::BornInModule) &&
       (o.site.phase == Phase::Forward || o.site.phase == Phase::Loss) && e.scaler_skips_from_origin >= 3 &&
       !e.trained_before_origin) {
     c.explanation += "; GradScaler then skipped " + std::to_string(e.scaler_skips_from_origin) +

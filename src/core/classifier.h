@@ -23,6 +23,10 @@ struct FaultEvidence {
   // (||update|| / ||weights|| of a parameter group), and the step it was measured at (-1: none).
   double update_ratio = 0;
   int64_t update_ratio_step = -1;
+  // The op records come from the autograd graph of the non-finite tensor (nothing re-run):
+  // the node read and, when no op was pinned there, why.
+  bool graph = false;
+  std::string graph_node, graph_status, graph_reason;
 };
 
 // An update that moved the weights by a tenth of their norm or more in one step: about 100x

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -58,12 +59,18 @@ struct ReplayBegin {
   std::string module;
   std::optional<int64_t> step;
   bool recurrence = false;
+  bool graph = false;  // read from the autograd graph, nothing re-run ("" module: the loss computation)
 };
 struct ReplayEnd {
   std::string module, op;  // op "" = not pinned
   // The submodule the first non-finite op output was made in, when the replayed module ran
   // compiled (no hook saw inside it): "" otherwise.
   std::string inner, inner_type;
+  // From the autograd graph: the node read ("LogBackward0"), what the search concluded
+  // ("pinned", "untracked", "undetermined", "no_graph") and why, in words.
+  bool graph = false;
+  std::string node, status, reason;
+  std::map<std::string, std::string> input_ops;  // input name -> the op that made it ("aten::_softmax")
 };
 struct FixCheck {
   std::string variant = "fp32", module, error;

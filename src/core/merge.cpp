@@ -46,7 +46,7 @@ std::string where_text(const CheckRecord& c) {
 }
 
 std::string finding_text(const Finding& f) {
-  return std::string(describe(f.kind)) + " at step " + std::to_string(f.step()) + " (" +
+  return describe(f) + " at step " + std::to_string(f.step()) + " (" +
          to_string(f.origin.site.phase) + ")" + where_text(f.origin);
 }
 

@@ -44,7 +44,7 @@ constexpr FaultKindNames kFaultKindNames[] = {
     {FaultKind::LossScaleCollapse, "loss_scale_collapse", "loss-scale collapse"},
     {FaultKind::Propagated, "propagated", "propagated non-finite value"},
     {FaultKind::HardwarePrecision, "hardware_precision", "hardware precision limit"},
-    {FaultKind::BornInModule, "born_in_module", "non-finite value born inside the module (overflow or invalid operation)"},
+    {FaultKind::BornInModule, "born_in_module", "non-finite value born in code whose op was not pinned (overflow or invalid operation)"},
     {FaultKind::NotLocated, "not_located", "non-finite value whose origin was not checked"},
     {FaultKind::BornInBackward, "born_in_backward", "non-finite gradient born in backward (a gradient formula at a value it cannot take)"},
 };
@@ -104,6 +104,11 @@ std::optional<FaultKind> fault_kind_from_string(const std::string& s) {
 bool module_path_encloses(const std::string& outer, const std::string& inner) {
   return !outer.empty() && inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
          (inner[outer.size()] == '.' || inner[outer.size()] == '/');
+}
+
+std::string describe(const Finding& f) {
+  if (f.kind == FaultKind::Fp16Overflow && f.origin.dtype == DType::BF16) return "bf16 overflow";
+  return describe(f.kind);
 }
 
 }  // namespace nantrace

@@ -182,9 +182,19 @@ struct Finding {
   // Set when the value was followed back into the enclosing module's own code: the module whose
   // output first showed it (the origin's counts are of that output).
   std::string relay;
+  // How `op` and the `replay` records were had: "replay" (the module re-run on captured inputs),
+  // "op_level" (op-level checks at a recurrence), "graph" (read from the non-finite value's
+  // autograd graph, nothing re-run); "" when no op was pinned.
+  std::string op_source;
+  // From the graph: the op that made each input of `op` ("self" -> "aten::_softmax"), where known.
+  std::map<std::string, std::string> op_input_producers;
   // The fault's step: when the first non-finite value was seen.
   int64_t step() const { return first_seen ? first_seen->step : origin.step; }
 };
+
+// The finding's kind in words, with the dtype it concerns: a half-precision overflow of a
+// bfloat16 tensor is a "bf16 overflow", not an "fp16 overflow".
+std::string describe(const Finding& f);
 
 // One torch.save to a file during the run.
 struct CheckpointSave {

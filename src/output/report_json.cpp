@@ -107,7 +107,7 @@ json finding_to_json(const Finding& f) {
   }
   return json{{"found", true},
               {"kind", to_string(f.kind)},
-              {"kind_text", describe(f.kind)},
+              {"kind_text", describe(f)},
               {"step", f.step()},
               {"origin_step", o.step},
               {"first_seen", first_seen},
@@ -115,6 +115,8 @@ json finding_to_json(const Finding& f) {
               {"op_pinned_at_step", step_or_null(f.op_pinned_step)},
               {"backward", backward_to_json(f.backward)},
               {"relay", op_or_null(f.relay)},
+              {"op_source", op_or_null(f.op_source)},
+              {"op_input_producers", f.op_input_producers},
               {"phase", to_string(o.site.phase)},
               {"module_path", o.site.module_path},
               {"module_type", o.site.module_type},
@@ -354,6 +356,10 @@ Finding finding_at(const json& o, const std::string& p, const char* k) {
       f.located_step = int64_at(j, path, "located_at_step");
   }
   if (j.contains("relay")) f.relay = string_or_null_at(j, path, "relay");
+  if (j.contains("op_source")) f.op_source = string_or_null_at(j, path, "op_source");
+  if (j.contains("op_input_producers") && j["op_input_producers"].is_object())
+    for (const auto& [k, v] : j["op_input_producers"].items())
+      if (v.is_string()) f.op_input_producers[k] = v.get<std::string>();
   if (j.contains("backward") && !j["backward"].is_null()) {
     const json& b = object_at(j, path, "backward");
     const std::string bp = join(path, "backward");

@@ -147,7 +147,7 @@ std::string title_line(const Report& r) {
     where = " in " + code(site.tensor_name);
   }
   std::string rank = r.world_size > 1 && r.rank >= 0 ? " on rank " + std::to_string(r.rank) : "";
-  return "# nantrace: " + std::string(describe(f.kind)) + where + " at step " + std::to_string(f.step()) + rank +
+  return "# nantrace: " + describe(f) + where + " at step " + std::to_string(f.step()) + rank +
          "\n";
 }
 
@@ -173,7 +173,7 @@ void summary_table(const Report& r, std::ostringstream& o) {
   const std::vector<std::string>& kernels = f.kernels.empty() ? c.kernels : f.kernels;
   auto row = [&](const std::string& k, const std::string& v) { o << "| " << k << " | " << v << " |\n"; };
   o << "| | |\n|---|---|\n";
-  row("Kind", cell(to_string(f.kind)) + " (" + describe(f.kind) + ")");
+  row("Kind", cell(to_string(f.kind)) + " (" + describe(f) + ")");
   if (f.first_seen) {
     const CheckRecord& s = *f.first_seen;
     row("Step", std::to_string(f.step()) + " (first seen; located when it recurred at step " +
@@ -423,9 +423,13 @@ void evidence_section(const Report& r, std::ostringstream& o) {
     for (const auto& c : f.inputs) o << stats_row(role("input", c), c);
     for (const auto& c : f.params) o << stats_row(role("param", c), c);
     const bool op_level = f.op_pinned_step >= 0 && f.replay.size() == 1 && f.replay[0].site.role == Role::Output;
-    for (const auto& c : f.replay) o << stats_row(role(op_level ? "op" : "replay", c), c);
+    const bool graph = f.op_source == "graph";
+    for (const auto& c : f.replay) o << stats_row(role(op_level ? "op" : graph ? "graph" : "replay", c), c);
     if (op_level)
       o << "\n`op`: the op's output as op-level checks inside the module saw it when the fault recurred.\n";
+    else if (graph && !f.replay.empty())
+      o << "\n`graph`: the op's inputs and output as autograd kept them for backward, read from the non-finite "
+           "value's autograd graph (nothing was re-run).\n";
     else if (!f.replay.empty())
       o << "\n`replay`: op outputs from re-running the culprit on its captured inputs.\n";
   }

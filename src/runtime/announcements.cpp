@@ -29,7 +29,7 @@ std::string early_warning(const HeadroomWarning& w) {
 
 std::string finding(const Finding& f) {
   if (!f.found) return "finding: " + f.recommendation.headline;
-  std::string line = std::string("finding: ") + describe(f.kind) + " at step " + std::to_string(f.step()) + " (" +
+  std::string line = std::string("finding: ") + describe(f) + " at step " + std::to_string(f.step()) + " (" +
                      to_string(f.origin.site.phase) + ")";
   if (!f.origin.site.module_path.empty()) line += " in " + f.origin.site.module_path;
   if (!f.op.empty()) line += ", op " + f.op;

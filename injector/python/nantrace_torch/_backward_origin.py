@@ -31,9 +31,10 @@ _state = {"reported": False, "searches": 0}
 
 
 class Forward:
-    """One root forward's checked outputs: (GradCheck, node, args, kwargs) per output, args and
-    kwargs being the module's own inputs (read only at a fault), and the nodes of the root's
-    outputs (what the loss computation consumed)."""
+    """One root forward's checked outputs: (GradCheck, node, args, kwargs, output) per output,
+    args and kwargs being the module's own inputs and output a weak reference to the output
+    (read only at a fault), and the nodes of the root's outputs (what the loss computation
+    consumed)."""
 
     __slots__ = ("entries", "root_outputs")
 
@@ -41,8 +42,8 @@ class Forward:
         self.entries = []
         self.root_outputs = set()
 
-    def add(self, check, node, args, kwargs):
-        self.entries.append((check, node, args, kwargs))
+    def add(self, check, node, args, kwargs, output=None):
+        self.entries.append((check, node, args, kwargs, output))
 
 
 def begin_forward(root):
@@ -68,6 +69,19 @@ def release():
     """No backward can still need the nodes: a backward returned or an optimizer stepped."""
     _forwards.clear()
     del _losses[:]
+
+
+def checked_outputs():
+    """The module outputs checked in the forwards still held: (((node, output_nr), tensor) of
+    those still alive, every node). Read at a fault, by the graph search (_graph_origin)."""
+    values, nodes = [], []
+    for fw in list(_forwards.values()):
+        for _, node, _, _, out in fw.entries:
+            nodes.append(node)
+            t = out() if out is not None else None
+            if t is not None and t.grad_fn is node:
+                values.append(((node, t.output_nr), t))
+    return values, nodes
 
 
 def on_nonfinite_grad(check):
@@ -102,13 +116,13 @@ def find_maker(forwards, losses, check):
     the path left it through an input that code around it computed from the target, and the
     maker lies in the innermost module enclosing both."""
     entries = [e for fw in forwards for e in fw.entries]
-    targets = {id(n) for c, n, _, _ in entries if c is check}
+    targets = {id(n) for c, n, _, _, _ in entries if c is check}
     if not targets:
         return None
-    boundary = {id(n) for _, n, _, _ in entries}
+    boundary = {id(n) for _, n, _, _, _ in entries}
     makers, consumers, nodes = [], [], []
     budget = _MAX_NODES
-    for c, node, args, kwargs in entries:
+    for c, node, args, kwargs, _ in entries:
         if c is check or not c.finite:  # the target, or a gradient not (yet) known finite
             continue
         hit, adjacent, budget = _reaches(node, targets, boundary, budget)
@@ -209,7 +223,7 @@ def _parts(path):
 
 
 def _type_of(path, entries):
-    for c, _, _, _ in entries:
+    for c, _, _, _, _ in entries:
         if c.path == path:
             return c.mtype
     for info in list(_paths._roots.values()):  # a container whose output was its child's

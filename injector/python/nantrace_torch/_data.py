@@ -114,6 +114,15 @@ def _default_collate(it):
     return fn in (_utils.collate.default_collate, _utils.collate.default_convert)
 
 
+def from_recent_batch(tensor):
+    """Whether `tensor` is (a view of) a tensor of a recent DataLoader batch: the same storage."""
+    try:
+        ptr = tensor.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001
+        return False
+    return any(ptr in b[0] for b in getattr(R.tls, "recent_batches", None) or ())
+
+
 def describe_rows(rows, tensor):
     """A sentence on where the bad rows of `tensor` came from, or None: the dataset indices
     (and sources) of those rows when the tensor is one of a recent DataLoader batch's (the
@@ -201,3 +210,36 @@ def _source_text(src, i):
     if src is None:
         return ""
     return ", %s (from `%s`)" % (_source(src, i), src[0])
+
+
+def bad_samples(name, t):
+    """Which samples of a bad batch tensor hold NaN/Inf, and how many elements each: one note
+    (bounded), read once per bad tensor (the batch is already known bad: this is the fault)."""
+    import torch
+    try:
+        key = (name, R.counter.step)
+        if t.dim() < 1 or _bad_sample_notes[0] >= 8 or key in _bad_sample_seen:
+            return  # bounded; once per tensor and step (LBFGS runs its closure several times)
+        _bad_sample_notes[0] += 1
+        _bad_sample_seen.add(key)
+        with torch.no_grad():
+            per = (~torch.isfinite(t)).reshape(t.shape[0], -1).sum(1)
+        idx = per.nonzero().flatten().tolist()
+        if not idx:
+            return
+        each = ", ".join("sample %d (%d of %d elements)" % (i, int(per[i]), t[0].numel()) for i in idx[:16])
+        more = " and %d more" % (len(idx) - 16) if len(idx) > 16 else ""
+        origin = describe_rows(idx, t)
+        R.api.event(B.EVENT_NOTE, "Bad samples in `%s` of the batch at step %d" % (name, R.counter.step),
+                    "%d of %d: %s%s.%s" % (len(idx), t.shape[0], each, more, " " + origin if origin else ""))
+    except Exception:  # noqa: BLE001 - evidence only
+        pass
+
+
+_bad_sample_notes = [0]
+_bad_sample_seen = set()
+
+
+def reset_for_tests():
+    _bad_sample_notes[0] = 0
+    _bad_sample_seen.clear()

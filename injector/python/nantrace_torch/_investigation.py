@@ -20,6 +20,7 @@ import sys
 
 from . import _binding as B
 from . import _capture
+from . import _data
 from . import _guard
 from . import _runtime as R
 from ._tensors import eligible, iter_tensors, bname
@@ -103,6 +104,53 @@ def _is_origin(path):
     except ValueError:
         return False
     return isinstance(finding, dict) and finding.get("capture_module") == path.decode("utf-8", "replace")
+
+
+def pin_in_graph(tensor, path, mtype, phase):
+    """The first non-finite value is `tensor`, made by code no module hook saw (a loss written
+    with plain functions): read its op from the autograd graph (_graph_origin), nothing re-run,
+    and hand the op's inputs and output to the library in a replay window marked "graph"."""
+    from . import _backward_origin, _graph_origin
+    api = R.api
+    label = (path or b"").decode("utf-8", "replace")
+    with R.hooks_suspended():
+        values, nodes = _backward_origin.checked_outputs()
+        try:
+            pin = _graph_origin.find(tensor, values, nodes)
+        except Exception as e:  # noqa: BLE001 - evidence only: the finding stands without it
+            pin = _graph_origin.Pin("undetermined", reason="reading the autograd graph failed (%s)" % str(e)[:120])
+        status, reason = pin.status, pin.reason
+        bad = [i for i in pin.inputs if i.tensor is not None and i.node is None and not _finite(i.tensor)]
+        if status == "untracked" and bad and _data.from_recent_batch(bad[0].tensor):
+            # Not made by any op of this step: a tensor of the batch the DataLoader returned
+            # (the targets the loss compares with) holds the value.
+            status = "data"
+            reason = ("its input `%s` is a tensor of the batch the DataLoader returned (not given to the model: "
+                      "used by the loss), and it already held non-finite values" % bad[0].name)
+            _data.bad_samples(bad[0].name, bad[0].tensor)
+        api.event(B.EVENT_REPLAY_BEGIN, "replay_start", R.dumps({"module": label, "graph": True, "step": R.counter.step}))
+        op = bname(pin.op) if pin.op else None
+        if op is not None and status in ("pinned", "untracked", "data"):
+            for inp in pin.inputs:
+                if inp.tensor is not None and eligible(inp.tensor):
+                    api.check(phase, B.ROLE_INPUT, path, mtype, op, bname(inp.name), inp.tensor)
+            if pin.output is not None and eligible(pin.output):
+                api.check(phase, B.ROLE_REPLAY, path, mtype, op, b"output", pin.output)
+        # What made each input ("self" <- aten::_softmax): the fix for log(softmax) is log_softmax.
+        made_by = {}
+        for inp in pin.inputs:
+            producer = _graph_origin.op_name_of(inp.node) if inp.node is not None else None
+            if producer:
+                made_by[inp.name] = "aten::" + producer
+        api.event(B.EVENT_REPLAY_END, "replay", R.dumps({
+            "module": label, "op": pin.op if status in ("pinned", "untracked", "data") else None, "graph": True,
+            "node": pin.node_name, "status": status, "reason": reason, "input_ops": made_by}))
+    return pin
+
+
+def _finite(t):
+    import torch
+    return not t.is_floating_point() or bool(torch.isfinite(t).all())
 
 
 def live_call_kwargs(module):

@@ -19,6 +19,8 @@ from ._tensors import eligible, iter_tensors, bname
 
 _handles = []
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+# The autograd node backward is running in this thread, or None outside backward.
+_current_node = getattr(torch._C, "_current_autograd_node", lambda: None)
 
 
 class Frame:
@@ -102,8 +104,14 @@ def _pre_hook(module, args, kwargs):
     st = R.stack()
     if st and any(f.module is module for f in st):
         _unwind_to(st, module)  # re-entered after a forward that raised
-    if not st:
-        info = root_info(module)
+    if not st and _current_node() is not None:
+        # A forward run by backward: activation checkpointing recomputing a block. It is the
+        # same forward again, named where it sits in its model, and neither a batch nor a step.
+        frame = _recompute_frame(module, args)
+        if frame is None:
+            return None
+    elif not st:
+        info = root_info(module, lambda: _owner_of(module))
         grad = torch.is_grad_enabled()
         # Evaluation: a model in eval mode run without autograd (a validation loop, HF
         # Trainer.evaluate, Lightning's validation step), and a module without parameters (a
@@ -140,6 +148,44 @@ def _pre_hook(module, args, kwargs):
     return None
 
 
+def _recompute_frame(module, args):
+    """The frame of a forward that backward runs (checkpointing's recomputation), named as in
+    the model seen holding it ("LlamaForCausalLM/model.layers.1"), else as a root of its own."""
+    for root, info in list(_paths._roots.items()):
+        if root is not module:
+            e = info.paths.get(id(module))
+            if e is not None:
+                return Frame(module, e[0], e[1], root, info, {}, args, None, None, B.PHASE_FORWARD)
+    info = root_info(module)
+    e = info.paths.get(id(module))
+    if e is None:
+        return None
+    return Frame(module, e[0], e[1], module, info, {}, args, None, None, B.PHASE_FORWARD)
+
+
+def _owner_of(module):
+    """(class name, attribute path) of the module whose own code called `module` without being
+    called itself: the `self` of the first frame outside torch and nantrace that holds it (a
+    LightningModule's training_step running self.discriminator(x)). Asked once per root."""
+    import os
+    f = sys._getframe(1)
+    torch_dir = os.path.dirname(torch.__file__)
+    here = os.path.dirname(__file__)
+    for _ in range(16):
+        if f is None:
+            return None
+        fn = f.f_code.co_filename
+        if not (fn.startswith(torch_dir) or fn.startswith(here) or fn.startswith("<")):
+            owner = f.f_locals.get("self")
+            if isinstance(owner, torch.nn.Module) and owner is not module:
+                for name, m in owner.named_modules():
+                    if m is module and name:
+                        return type(_paths.unwrap(owner)).__name__, name
+            return None
+        f = f.f_back
+    return None
+
+
 def _needs_grad(args):
     return any(isinstance(a, torch.Tensor) and a.requires_grad for a in args)
 
@@ -172,12 +218,12 @@ def _check_batch(module, path, mtype, args, kwargs, phase):
         for name, t in iter_tensors(a, names[i] if i < len(names) else "args[%d]" % i):
             if api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE:
                 bad = True
-                _bad_samples(name, t)
+                _data.bad_samples(name, t)
     for k, v in (kwargs or {}).items():
         for name, t in iter_tensors(v, str(k)):
             if api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE:
                 bad = True
-                _bad_samples(name, t)
+                _data.bad_samples(name, t)
     if bad and ph == B.PHASE_INPUT:
         R.switch_full_checks("non-finite input batch")
 
@@ -205,31 +251,6 @@ def _arg_names(module):
     return names
 
 
-def _bad_samples(name, t):
-    """Which samples of a bad batch tensor hold NaN/Inf, and how many elements each: one note
-    (bounded), read once per bad tensor (the batch is already known bad: this is the fault)."""
-    try:
-        key = (name, R.counter.step)
-        if t.dim() < 1 or _bad_sample_notes[0] >= 8 or key in _bad_sample_seen:
-            return  # bounded; once per tensor and step (LBFGS runs its closure several times)
-        _bad_sample_notes[0] += 1
-        _bad_sample_seen.add(key)
-        with torch.no_grad():
-            per = (~torch.isfinite(t)).reshape(t.shape[0], -1).sum(1)
-        idx = per.nonzero().flatten().tolist()
-        if not idx:
-            return
-        each = ", ".join("sample %d (%d of %d elements)" % (i, int(per[i]), t[0].numel()) for i in idx[:16])
-        more = " and %d more" % (len(idx) - 16) if len(idx) > 16 else ""
-        origin = _data.describe_rows(idx, t)
-        R.api.event(B.EVENT_NOTE, "Bad samples in `%s` of the batch at step %d" % (name, R.counter.step),
-                    "%d of %d: %s%s.%s" % (len(idx), t.shape[0], each, more, " " + origin if origin else ""))
-    except Exception:  # noqa: BLE001 - evidence only
-        pass
-
-
-_bad_sample_notes = [0]
-_bad_sample_seen = set()
 
 
 @_guard.guarded("module")
@@ -277,7 +298,8 @@ def _check_outputs(frame, module, args, kwargs, output):
         prev = seen.get(id(t))
         if prev is not None and prev[1] == ver and prev[0]() is t:
             continue  # checked at a submodule's output and not modified since
-        seen[id(t)] = (_weakref(t), ver)
+        wr = _weakref(t)
+        seen[id(t)] = (wr, ver)
         bn = name if name is _OUTPUT else bname(name)
         r = api.check(frame.phase, B.ROLE_OUTPUT, path, mtype, None, bn, t)
         if r == B.NT_NONFINITE and frame.phase == B.PHASE_FORWARD:
@@ -288,7 +310,7 @@ def _check_outputs(frame, module, args, kwargs, output):
             t.register_hook(h)
             node = t.grad_fn
             if node is not None and frame.nodes is not None:  # None: enable_grad inside a no_grad root
-                frame.nodes.add(h, node, args, kwargs)
+                frame.nodes.add(h, node, args, kwargs, wr)
 
 
 _OUTPUT = b"output"
@@ -411,7 +433,6 @@ def _post_hook_nokw(module, args, output):
 
 def reset_for_tests():
     _grad_checks.clear()
-    _bad_sample_notes[0] = 0
-    _bad_sample_seen.clear()
+    _data.reset_for_tests()
     _backward_origin.reset_for_tests()
     _investigation.reset_for_tests()

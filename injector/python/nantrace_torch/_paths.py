@@ -43,9 +43,11 @@ class RootInfo:
 
     __slots__ = ("label", "paths", "params", "has_params", "misses", "__weakref__")
 
-    def __init__(self, root):
+    def __init__(self, root, owner=None):
         inner = unwrap(root)
-        self.label = type(inner).__name__
+        # A root run by a module that is never called itself (a LightningModule's training_step
+        # calling self.generator) is named inside that owner: "GAN/generator".
+        self.label = "%s/%s" % owner if owner else type(inner).__name__
         self.paths = {}    # id(module) -> (path bytes, type bytes)
         self.params = {}   # id(param) -> (weakref, name bytes, owner path bytes, owner type bytes)
         self.misses = 0
@@ -57,9 +59,10 @@ class RootInfo:
         label = self.label
         paths = {}
         params = {}
+        sep = "." if "/" in label else "/"
         for name, mod in root.named_modules(remove_duplicate=True):
             clean = _clean(name, wrapped)
-            path = label + "/" + clean if clean else label
+            path = label + sep + clean if clean else label
             entry = (bname(path), bname(type(mod).__name__))
             if id(mod) not in paths or not clean:
                 paths.setdefault(id(mod), entry)
@@ -85,10 +88,18 @@ _roots = weakref.WeakKeyDictionary()   # root module -> RootInfo
 _param_index = {}                      # id(param) -> (weakref, name, owner path, owner type)
 
 
-def root_info(root):
+def root_info(root, find_owner=None):
+    """The names under `root`; `find_owner()` is asked once, when the root is first seen, for
+    (owner class name, attribute path) of a module that holds it without being called."""
     info = _roots.get(root)
     if info is None:
-        info = _roots[root] = RootInfo(root)
+        owner = None
+        if find_owner is not None:
+            try:
+                owner = find_owner()
+            except Exception:  # noqa: BLE001 - a name is a nicety
+                owner = None
+        info = _roots[root] = RootInfo(root, owner)
     return info
 
 

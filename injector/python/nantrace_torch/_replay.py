@@ -20,6 +20,7 @@ import contextlib
 import copy
 import os
 import sys
+import threading
 
 import torch
 
@@ -107,6 +108,48 @@ def no_global_module_hooks():
             d.update(items)
 
 
+class _MutedInThisThread:
+    """Stands in for sys.stdout / sys.stderr while a replay runs: what the replayed forward
+    prints in this thread is dropped (the host's output must not change), what other threads
+    write goes through as it would."""
+
+    def __init__(self, real):
+        self._real = real
+        self._thread = threading.get_ident()
+
+    def write(self, s):
+        if threading.get_ident() == self._thread:
+            return len(s)
+        return self._real.write(s)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if threading.get_ident() != self._thread:
+            self._real.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@contextlib.contextmanager
+def silenced():
+    """Nothing the replayed code prints reaches the host's stdout or stderr."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _MutedInThisThread(saved[0]) if saved[0] is not None else None
+    sys.stderr = _MutedInThisThread(saved[1]) if saved[1] is not None else None
+    try:
+        yield
+    finally:
+        # Put back only what we put there: a script that rebinds them meanwhile keeps its own.
+        if isinstance(sys.stdout, _MutedInThisThread) and sys.stdout._real is saved[0]:
+            sys.stdout = saved[0]
+        if isinstance(sys.stderr, _MutedInThisThread) and sys.stderr._real is saved[1]:
+            sys.stderr = saved[1]
+
+
 def _dtype(name):
     return getattr(torch, name) if name else None
 
@@ -117,7 +160,7 @@ def run_module(module, args, kwargs, autocast, mode=None):
     kwargs = map_tensors(kwargs or {}, detached_clone)
     device_type = autocast.get("device_type") or "cpu"
     devices = [torch.cuda.current_device()] if device_type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad(), no_global_module_hooks():
+    with torch.random.fork_rng(devices=devices), torch.no_grad(), no_global_module_hooks(), silenced():
         with torch.autocast(device_type, dtype=_dtype(autocast.get("dtype")) or torch.bfloat16,
                             enabled=bool(autocast.get("enabled"))):
             if mode is not None:

@@ -11,6 +11,7 @@ from . import _binding as B
 from . import _checkpoints
 from . import _data
 from . import _guard
+from . import _investigation
 from . import _modules
 from . import _paths
 from . import _replay
@@ -50,9 +51,15 @@ def _on_loss(tensors):
         t = getattr(t, "_nantrace_unscaled", t)  # GradScaler.scale(loss): check the real loss
         if not eligible(t):
             continue
+        had_origin = bool(api.origin_found())
+        modules_checked = R.module_checks  # this step's module outputs were checked (not sampled out)
         r = api.check(B.PHASE_LOSS, B.ROLE_OUTPUT, None, None, None, _LOSS, t)
         if r == B.NT_NONFINITE:
             R.switch_full_checks("non-finite loss")
+            if not had_origin and modules_checked and api.origin_found():
+                # The loss is the first non-finite value: the code between the model and the
+                # loss made it. Its op is read from the autograd graph, nothing re-run.
+                _investigation.pin_in_graph(t, None, None, B.PHASE_LOSS)
         if t.device.type == "cpu" and t.numel() == 1:
             with R.hooks_suspended():
                 api.scalar("loss", float(t.detach()))

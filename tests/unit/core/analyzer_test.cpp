@@ -559,14 +559,17 @@ TEST(Analyzer, SampledOutLossIsNotLocatedAfterAnOptimizerUpdate) {
 }
 
 TEST(Analyzer, LossOnACheckedStepStaysTheLoss) {
-  // Module outputs were checked (finite) in the loss's step: the loss computation made it.
+  // Module outputs were checked (finite) in the loss's step: the loss computation made it. Its
+  // op was not pinned, so which kind of fault is not decided (no guessed "invalid op").
   Analyzer a;
   a.on_step_begin(4);
   a.on_check(finite(4, Phase::Forward, "Net/head"));
   a.on_check(check(4, Phase::Loss, "", DType::F32, 1, 0, 0, 0.0, Role::Output, "loss"));
   a.on_event(event(4, NT_EVENT_CHECK_MODE, "full_checks", R"({"level": "module", "reason": "non-finite loss"})"));
   const Finding f = a.finding();
-  EXPECT_EQ(f.kind, FaultKind::InvalidOp);
+  EXPECT_EQ(f.kind, FaultKind::BornInModule);
+  EXPECT_NE(f.explanation.find("born in the loss computation"), std::string::npos) << f.explanation;
+  EXPECT_EQ(f.recommendation.headline.find("learning rate"), std::string::npos) << f.recommendation.headline;
   EXPECT_FALSE(f.first_seen.has_value());
 }
 
@@ -802,5 +805,92 @@ TEST(Analyzer, SeriesAreBounded) {
   EXPECT_EQ(a.build_report().series.at("loss").size(), Analyzer::kMaxSeriesPoints);
 }
 
+
+// ---- ops pinned from the autograd graph of a non-finite loss (nothing re-run) ----------------
+
+namespace {
+// A loss computed with plain functions is the first non-finite value: the frontend reads its
+// op from the autograd graph and hands it over in a replay window marked "graph" (module "").
+Analyzer loss_with_graph_window(const std::string& op, const CheckRecord& input, const CheckRecord& output,
+                                const std::string& end_detail) {
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(finite(4, Phase::Forward, "Net/head", DType::F32));
+  a.on_check(check(4, Phase::Loss, "", DType::F32, 0, 1, 0, 0.0, Role::Output, "loss"));
+  a.on_event(event(4, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"","graph":true,"step":4})"));
+  a.on_check(check(4, Phase::Loss, "", DType::F32, 0, 0, 0, 0.4, Role::Input, "self", op));
+  a.on_check(input);
+  a.on_check(output);
+  a.on_event(event(4, NT_EVENT_REPLAY_END, "replay", end_detail));
+  return a;
+}
+}  // namespace
+
+TEST(Analyzer, AnOpPinnedInTheGraphOfTheLossNamesItAndItsDivisor) {
+  CheckRecord divisor = check(4, Phase::Loss, "", DType::F32, 0, 0, 0, 0.0, Role::Input, "other", "aten::div");
+  divisor.stats.zero_count = 1;
+  const Analyzer a = loss_with_graph_window(
+      "aten::div", divisor, check(4, Phase::Loss, "", DType::F32, 0, 1, 0, 0.0, Role::Replay, "output", "aten::div"),
+      R"({"module":"","op":"aten::div","graph":true,"node":"DivBackward0","status":"pinned","reason":""})");
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::DivisionByZero);
+  EXPECT_EQ(f.op, "aten::div");
+  EXPECT_EQ(f.origin.site.phase, Phase::Loss);
+  EXPECT_NE(f.explanation.find("autograd graph"), std::string::npos) << f.explanation;
+  EXPECT_NE(f.explanation.find("DivBackward0"), std::string::npos) << f.explanation;
+  EXPECT_EQ(f.explanation.find("re-running"), std::string::npos) << f.explanation;
+  EXPECT_NE(f.recommendation.headline.find("loss computation"), std::string::npos) << f.recommendation.headline;
+}
+
+TEST(Analyzer, AValueThatEnteredTheLossFromOutsideTheGraphIsPropagatedNotAnOverflow) {
+  const Analyzer a = loss_with_graph_window(
+      "aten::mul", check(4, Phase::Loss, "", DType::F32, 0, 1, 0, 0.0, Role::Input, "other", "aten::mul"),
+      check(4, Phase::Loss, "", DType::F32, 0, 1, 0, 0.0, Role::Replay, "output", "aten::mul"),
+      R"({"module":"","op":"aten::mul","graph":true,"node":"MulBackward0","status":"untracked",
+          "reason":"its input `other` was already non-finite and autograd kept no record of where it was made"})");
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::Propagated);
+  EXPECT_NE(f.explanation.find("`other`"), std::string::npos) << f.explanation;
+  EXPECT_EQ(f.explanation.find("re-running"), std::string::npos) << f.explanation;
+}
+
+TEST(Analyzer, ABatchTensorReachedThroughTheGraphIsBadInput) {
+  const Analyzer a = loss_with_graph_window(
+      "aten::mse_loss", check(4, Phase::Loss, "", DType::F32, 3, 0, 0, 1.0, Role::Input, "target", "aten::mse_loss"),
+      check(4, Phase::Loss, "", DType::F32, 1, 0, 0, 0.0, Role::Replay, "output", "aten::mse_loss"),
+      R"({"module":"","op":"aten::mse_loss","graph":true,"node":"MseLossBackward0","status":"data",
+          "reason":"its input `target` is a tensor of the batch the DataLoader returned"})");
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::BadInput);
+  EXPECT_NE(f.explanation.find("MseLossBackward0"), std::string::npos) << f.explanation;
+}
+
+TEST(Analyzer, AGraphThatCouldNotPinTheOpSaysWhyAndGuessesNoKind) {
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(finite(4, Phase::Forward, "Net/head", DType::F32));
+  a.on_check(check(4, Phase::Loss, "", DType::F32, 1, 0, 0, 0.0, Role::Output, "loss"));
+  a.on_event(event(4, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"","graph":true,"step":4})"));
+  a.on_event(event(4, NT_EVENT_REPLAY_END, "replay",
+                   R"({"module":"","op":null,"graph":true,"node":"SqrtBackward0","status":"undetermined",
+                       "reason":"autograd kept no value of its input `self`"})"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::BornInModule);
+  EXPECT_TRUE(f.op.empty());
+  EXPECT_NE(f.explanation.find("did not pin the op: autograd kept no value"), std::string::npos) << f.explanation;
+}
+
+TEST(Analyzer, AGraphWindowForAnotherSiteIsNotEvidence) {
+  // A graph window opened for a module that is not the origin's site carries nothing over
+  // (once the origin's own evidence has ended, at the next output check).
+  Analyzer a;
+  a.on_step_begin(4);
+  a.on_check(check(4, Phase::Loss, "", DType::F32, 0, 1, 0, 0.0, Role::Output, "loss"));
+  a.on_check(finite(4, Phase::Backward, "Net/head", DType::F32));
+  a.on_event(event(4, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"Net/head","graph":true,"step":4})"));
+  a.on_check(check(4, Phase::Forward, "Net/head", DType::F32, 0, 1, 0, 0.0, Role::Replay, "output", "aten::exp"));
+  a.on_event(event(4, NT_EVENT_REPLAY_END, "replay", R"({"module":"Net/head","op":"aten::exp","graph":true})"));
+  EXPECT_TRUE(a.finding().op.empty());
+}
 }  // namespace
 }  // namespace nantrace

@@ -152,5 +152,18 @@ TEST(FrontendEvents, UnknownKindAndNonObjectDetailAreRefusedWithOneLine) {
   EXPECT_EQ(error.find('\n'), std::string::npos);
 }
 
+
+TEST(FrontendEvents, ReplayFromTheAutogradGraph) {
+  const ReplayBegin b = as<ReplayBegin>(rec(NT_EVENT_REPLAY_BEGIN, "", R"({"module":"","graph":true})"));
+  EXPECT_TRUE(b.graph);
+  EXPECT_FALSE(as<ReplayBegin>(rec(NT_EVENT_REPLAY_BEGIN, "", R"({"module":"Net"})")).graph);
+  const ReplayEnd e = as<ReplayEnd>(rec(NT_EVENT_REPLAY_END, "",
+      R"({"module":"","op":null,"graph":true,"node":"SqrtBackward0","status":"undetermined","reason":"why"})"));
+  EXPECT_TRUE(e.graph);
+  EXPECT_EQ(e.node, "SqrtBackward0");
+  EXPECT_EQ(e.status, "undetermined");
+  EXPECT_EQ(e.reason, "why");
+  EXPECT_EQ(e.op, "");
+}
 }  // namespace
 }  // namespace nantrace
