@@ -123,6 +123,24 @@ def from_recent_batch(tensor):
     return any(ptr in b[0] for b in getattr(R.tls, "recent_batches", None) or ())
 
 
+def describe_batch(tensor):
+    """"batch 3 of its DataLoader's pass, dataset `Ds`, items [..]" for a tensor of a recent
+    DataLoader batch (the same storage), or None."""
+    try:
+        ptr = tensor.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001
+        return None
+    for b in reversed(getattr(R.tls, "recent_batches", None) or ()):
+        if ptr in b[0]:
+            _, idx, ds_ref, _, nth = b[:5]
+            ds = ds_ref()
+            text = "batch %d of its DataLoader's pass, dataset `%s`" % (nth, type(ds).__name__ if ds is not None else "?")
+            if isinstance(idx, (list, tuple)) and idx and all(isinstance(i, int) for i in idx):
+                text += ", items [%s]" % (", ".join(str(i) for i in idx[:32]) + (", ..." if len(idx) > 32 else ""))
+            return text
+    return None
+
+
 def describe_rows(rows, tensor):
     """A sentence on where the bad rows of `tensor` came from, or None: the dataset indices
     (and sources) of those rows when the tensor is one of a recent DataLoader batch's (the

@@ -121,7 +121,11 @@ def _pre_hook(module, args, kwargs):
         evaluation = (not grad and not module.training) or (
             not info.has_params and R.phase() == B.PHASE_EVALUATION and (not grad or not _needs_grad(args)))
         phase = B.PHASE_EVALUATION if evaluation else B.PHASE_FORWARD
-        if grad and not evaluation:
+        if evaluation and info.has_params:
+            _evaluation[0] += 1  # the n-th evaluation forward of the model since training last ran
+            _evaluation[1] = args
+        elif grad and not evaluation:
+            _evaluation[0] = 0
             R.activity()
         R.set_phase(phase)
         path, mtype = info.paths[id(module)]
@@ -304,6 +308,9 @@ def _check_outputs(frame, module, args, kwargs, output):
         r = api.check(frame.phase, B.ROLE_OUTPUT, path, mtype, None, bn, t)
         if r == B.NT_NONFINITE and frame.phase == B.PHASE_FORWARD:
             _investigation.on_nonfinite_output(frame, module, args, kwargs)
+        elif r == B.NT_NONFINITE and frame.phase == B.PHASE_EVALUATION and not _evaluation[2]:
+            _evaluation[2] = True
+            _note_evaluation_batch()
         if grad_on and t.requires_grad:
             h = _grad_check(path, mtype, bn)
             h.finite = False
@@ -313,6 +320,21 @@ def _check_outputs(frame, module, args, kwargs, output):
                 frame.nodes.add(h, node, args, kwargs, wr)
 
 
+def _note_evaluation_batch():
+    """Which evaluation batch held the first non-finite evaluation value: its number among the
+    evaluation forwards since training last ran and, for a DataLoader's, its place and items."""
+    n, args = _evaluation[0], _evaluation[1]
+    text = "the first non-finite evaluation value came in evaluation batch %d after training step %d" % (
+        n, R.counter.step) if n else "the first non-finite evaluation value came after training step %d" % R.counter.step
+    for _, t in iter_tensors(args, "x"):
+        where = _data.describe_batch(t)
+        if where:
+            text += " (%s)" % where
+            break
+    R.api.event(B.EVENT_NOTE, "Evaluation batch", text + ".")
+
+
+_evaluation = [0, None, False]  # forwards since training last ran, the last one's inputs, noted
 _OUTPUT = b"output"
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 _grad_checks = {}  # (path, output name) -> GradCheck, reused every step
@@ -434,5 +456,6 @@ def _post_hook_nokw(module, args, output):
 def reset_for_tests():
     _grad_checks.clear()
     _data.reset_for_tests()
+    _evaluation[:] = [0, None, False]
     _backward_origin.reset_for_tests()
     _investigation.reset_for_tests()
