@@ -25,6 +25,9 @@ install(TARGETS nantrace nantrace_runtime LIBRARY DESTINATION ${NANTRACE_PACKAGE
 install(TARGETS nantrace-merge RUNTIME DESTINATION ${NANTRACE_PACKAGE_DIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/injector/python/ DESTINATION ${NANTRACE_PACKAGE_DIR}/python
         PATTERN __pycache__ EXCLUDE)
+if(TARGET nantrace_fast)
+  install(TARGETS nantrace_fast LIBRARY DESTINATION ${NANTRACE_PACKAGE_DIR}/python/nantrace_torch)
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/injector/nantrace/ DESTINATION ${NANTRACE_PACKAGE_DIR}
         PATTERN __pycache__ EXCLUDE)
 install(FILES ${PROJECT_BINARY_DIR}/_version.py DESTINATION ${NANTRACE_PACKAGE_DIR})

@@ -218,6 +218,13 @@ NT_API void nantrace_scope_pop(void);
 /* Check one tensor at a site; fills *out (may be NULL) for synchronous scans. */
 NT_API int nantrace_check(const nt_site* site, const nt_tensor* tensor, nt_stats* out);
 
+/* Whether n CPU tensors hold any NaN/Inf, scanned in the calling thread and recorded nowhere: a
+ * filter in front of per-tensor checks (an optimizer's gradients and parameters). Returns the
+ * number of tensors holding NaN/Inf (0: all finite) and sets *first_bad (may be NULL) to the index
+ * of the first of them (-1 when none); -1 when a tensor is not a scannable CPU tensor (then
+ * nothing is claimed and the caller checks them one by one). */
+NT_API int32_t nantrace_scan_many(const nt_tensor* tensors, int32_t n, int32_t* first_bad);
+
 /* A named scalar time series: "loss_scale", "lr", "loss", "grad_norm", ... */
 NT_API void nantrace_scalar(const char* name, double value);
 /* The same for a value that belongs to an earlier step: one read back from the device later,

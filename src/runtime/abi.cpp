@@ -6,6 +6,7 @@
 #include "nantrace/nantrace.h"
 #include "runtime/log.h"
 #include "runtime/runtime.h"
+#include "runtime/scan_dispatch.h"
 
 namespace {
 
@@ -76,6 +77,12 @@ NT_API void nantrace_scope_pop(void) {
 NT_API int nantrace_check(const nt_site* site, const nt_tensor* tensor, nt_stats* out) {
   if (!site || !tensor) return NT_ERROR;
   return guarded("check", NT_ERROR, [&] { return rt().check(*site, *tensor, out); });
+}
+
+NT_API int32_t nantrace_scan_many(const nt_tensor* tensors, int32_t n, int32_t* first_bad) {
+  if (first_bad) *first_bad = -1;
+  if (n < 0 || (n > 0 && !tensors)) return -1;
+  return guarded("scan_many", int32_t(-1), [&] { return nantrace::scan_many_on_cpu(tensors, n, first_bad); });
 }
 
 NT_API void nantrace_scalar(const char* name, double value) {

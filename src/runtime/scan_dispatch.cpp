@@ -1,5 +1,7 @@
 #include "runtime/scan_dispatch.h"
 
+#include "runtime/abi_records.h"
+
 namespace nantrace {
 
 std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role, bool nonfinite_histograms) {
@@ -9,6 +11,23 @@ std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role, bool n
   TensorStats stats = scan(view, fast);
   if (!fast.histogram && nonfinite_histograms && has_nonfinite(stats)) stats = scan(view, ScanOptions{});
   return stats;
+}
+
+int32_t scan_many_on_cpu(const nt_tensor* tensors, int32_t n, int32_t* first_bad) {
+  for (int32_t i = 0; i < n; ++i) {
+    const nt_tensor& t = tensors[i];
+    if (t.device_type != NT_DEVICE_CPU || !abi_tensor_supported(t) || !scan_view_is_scannable(tensor_view_from_abi(t)))
+      return -1;
+  }
+  int32_t bad = 0;
+  ScanOptions fast;
+  fast.histogram = false;
+  for (int32_t i = 0; i < n; ++i) {
+    if (has_nonfinite(scan(tensor_view_from_abi(tensors[i]), fast))) {
+      if (bad++ == 0 && first_bad) *first_bad = i;
+    }
+  }
+  return bad;
 }
 
 #ifdef NANTRACE_HAVE_CUDA

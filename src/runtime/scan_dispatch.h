@@ -21,6 +21,10 @@ namespace nantrace {
 // unusable shape).
 std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role, bool nonfinite_histograms = true);
 
+// nantrace_scan_many: the fast path over n CPU tensors, nothing recorded. -1 when one of them
+// is not a scannable CPU tensor (nothing is claimed then).
+int32_t scan_many_on_cpu(const nt_tensor* tensors, int32_t n, int32_t* first_bad);
+
 #ifdef NANTRACE_HAVE_CUDA
 // The device scanner's request for the tensor of check `seq`.
 cuda::ScanRequest device_scan_request(const nt_tensor& t, uint64_t seq);

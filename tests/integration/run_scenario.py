@@ -101,6 +101,26 @@ actual = {
     "report.json": normalise(golden_json(rep), rd, a.repo, python_exe),
     "report.md": normalise(golden_md(md_text), rd, a.repo, python_exe),
 }
+# A number written with a fraction or an exponent: a measured value (a norm, a loss, a ratio)
+# whose last digits move with the CPU, the torch build and the order of a sum. Counts, steps and
+# indices are integers and are compared exactly, as is every word around the numbers.
+FLOAT = re.compile(r"-?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
+FLOAT_REL = 1e-3
+
+
+def same_but_float_noise(want, got):
+    """The golden copy and this run's text are the same but for measured values within
+    FLOAT_REL of each other (relative), so a reviewed copy survives another machine's rounding
+    (docs/architecture.md, "Golden reports")."""
+    if FLOAT.sub("#", want) != FLOAT.sub("#", got):
+        return False
+    for a, b in zip(FLOAT.findall(want), FLOAT.findall(got)):
+        x, y = float(a), float(b)
+        if abs(x - y) > FLOAT_REL * max(abs(x), abs(y)) + 1e-12:
+            return False
+    return True
+
+
 golden_dir = os.path.join(scen, "golden")
 if os.environ.get("NANTRACE_UPDATE_GOLDEN") == "1":
     os.makedirs(golden_dir, exist_ok=True)
@@ -117,7 +137,7 @@ else:
             continue
         with open(path, encoding="utf-8") as f:
             want = f.read()
-        if want != text:
+        if want != text and not same_but_float_noise(want, text):
             d = list(difflib.unified_diff(want.splitlines(), text.splitlines(), "golden/" + name, "this run", lineterm=""))
             diffs.append("%s differs from the reviewed copy:\n%s" % (name, "\n".join(d[:80])))
     if diffs:

@@ -29,7 +29,10 @@ def install(api=None):
         if not lib:
             return False
         from ._binding import Binding
-        api = Binding(lib, DTYPE_CODES, _cuda_stream_of)
+        from ._tensors import PLAIN_TYPES, eligible
+        import torch
+        api = Binding(lib, DTYPE_CODES, _cuda_stream_of, eligible)
+        api.use_fast(PLAIN_TYPES, torch.strided)
     R.api = api
     _plan_run(api)
     R.on_started.append(_enter_op_level)

@@ -97,6 +97,7 @@ _SIGNATURES = {
     "nantrace_scalar_at": ([_c.c_char_p, _c.c_int64, _c.c_double], None),
     "nantrace_event": ([_c.c_int32, _c.c_char_p, _c.c_char_p], None),
     "nantrace_origin_found": ([], _c.c_int),
+    "nantrace_scan_many": ([_c.c_void_p, _c.c_int32, _c.POINTER(_c.c_int32)], _c.c_int32),
     "nantrace_finding_json": ([], _c.c_char_p),
 }
 
@@ -125,7 +126,7 @@ class _Scratch:
 class Binding:
     """The real library. Method names match FakeApi in the tests."""
 
-    def __init__(self, path, dtype_codes, cuda_stream_of):
+    def __init__(self, path, dtype_codes, cuda_stream_of, eligible=None):
         lib = ctypes.CDLL(path)
         for name, (args, res) in _SIGNATURES.items():
             fn = getattr(lib, name)
@@ -135,17 +136,48 @@ class Binding:
         if version != ABI_VERSION:
             raise AbiMismatch("library ABI %d, hooks expect %d" % (version, ABI_VERSION))
         self._lib = lib
+        self._path = path
+        self.fast = None                     # the CPython extension's hot path, once use_fast() found it
         self._dtype_codes = dtype_codes      # torch dtype -> nt_dtype
         self._cuda_stream_of = cuda_stream_of  # device -> stream handle (int)
+        self._eligible = eligible              # tensor -> checkable here (_tensors.eligible)
         self._tls = threading.local()
         self._check = lib.nantrace_check
-        self._scope_push = lib.nantrace_scope_push
+        # scope_push(kind, name, mtype) / scope_pop(): the library's functions themselves (no
+        # method in between: once per module forward each).
+        self.scope_push = lib.nantrace_scope_push
         self.scope_pop = lib.nantrace_scope_pop
         self.step_begin = lib.nantrace_step_begin
         self.origin_found = lib.nantrace_origin_found
         self.active = lib.nantrace_active
         self.stop = lib.nantrace_stop
         self.last_stats = None
+
+    def use_fast(self, plain_types, strided):
+        """Take the hot path through the CPython extension (_nantrace_fast, built beside this
+        file) when it loads and finds this library's ABI; otherwise stay on ctypes. Returns
+        whether it is used. NANTRACE_FAST_PATH=0 keeps ctypes (tests compare the two)."""
+        import os
+        if os.environ.get("NANTRACE_FAST_PATH", "1") == "0":
+            return False
+        try:
+            from . import _nantrace_fast as fast
+            if not fast.init(self._path, dict(self._dtype_codes), tuple(plain_types), strided):
+                return False
+        except Exception:  # noqa: BLE001 - not built, another Python, an older library
+            return False
+        self.fast = fast
+        self._fast_check = fast.check
+        self.scope_push = fast.push
+        self.scope_pop = fast.pop
+        return True
+
+    def scan_many(self, tensors):
+        """(number of tensors holding NaN/Inf, index of the first) for CPU tensors, recorded
+        nowhere; None when it cannot say (no extension, a device tensor): check them one by one."""
+        if self.fast is None:
+            return None
+        return self.fast.scan_many(tensors)
 
     def start(self, frontend):
         return self._lib.nantrace_start(_b(frontend))
@@ -171,9 +203,6 @@ class Binding:
     def set_meta(self, key, value):
         self._lib.nantrace_set_meta(_b(key), _b(value))
 
-    def scope_push(self, kind, name, mtype):
-        self._scope_push(kind, name, mtype)
-
     def scalar(self, name, value):
         self._lib.nantrace_scalar(_b(name), float(value))
 
@@ -188,10 +217,19 @@ class Binding:
         return s.decode("utf-8", "replace") if s else "{}"
 
     def check(self, phase, role, path, mtype, op, name, t, want_stats=False):
-        """Check one eligible tensor (see _tensors.eligible). Strings are bytes or None.
+        """Check one tensor; what is not checkable (see _tensors.eligible) is NT_SKIPPED.
+        Strings are bytes or None.
 
         On the hot path: a few hundred calls per training step, so every attribute access
-        counts (slice assignment fills sizes/strides in one C loop)."""
+        counts: the extension reads a plain CPU tensor in C; the rest (device tensors, a caller
+        that wants the stats) takes the path below (slice assignment fills sizes/strides in one
+        C loop)."""
+        if self.fast is not None and not want_stats:
+            r = self._fast_check(phase, role, path, mtype, op, name, t)
+            if r != -2:
+                return r
+        if self._eligible is not None and not self._eligible(t):
+            return NT_SKIPPED
         try:
             s = self._tls.s
         except AttributeError:

@@ -95,17 +95,33 @@ def on_step_begin(step):
 
 
 def _storages(data, depth=0):
+    """{storage address: weak reference to the batch tensor} of a batch's tensors. The weak
+    reference tells a live batch tensor from a later tensor that got the freed address."""
     import torch
-    out = set()
+    out = {}
     if isinstance(data, torch.Tensor):
-        out.add(data.untyped_storage().data_ptr())
+        try:
+            out[data.untyped_storage().data_ptr()] = weakref.ref(data)
+        except Exception:  # noqa: BLE001 - a tensor without storage
+            pass
     elif depth < 3 and isinstance(data, (list, tuple)):
         for v in data:
-            out |= _storages(v, depth + 1)
+            out.update(_storages(v, depth + 1))
     elif depth < 3 and isinstance(data, dict):
         for v in data.values():
-            out |= _storages(v, depth + 1)
+            out.update(_storages(v, depth + 1))
     return out
+
+
+def _holds(storages, tensor):
+    """Whether `tensor` shares its storage with a batch tensor that is still alive."""
+    try:
+        ptr = tensor.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001
+        return False
+    ref = storages.get(ptr)
+    held = ref() if ref is not None else None
+    return held is not None and held.untyped_storage().data_ptr() == ptr
 
 
 def _default_collate(it):
@@ -116,22 +132,14 @@ def _default_collate(it):
 
 def from_recent_batch(tensor):
     """Whether `tensor` is (a view of) a tensor of a recent DataLoader batch: the same storage."""
-    try:
-        ptr = tensor.untyped_storage().data_ptr()
-    except Exception:  # noqa: BLE001
-        return False
-    return any(ptr in b[0] for b in getattr(R.tls, "recent_batches", None) or ())
+    return any(_holds(b[0], tensor) for b in getattr(R.tls, "recent_batches", None) or ())
 
 
 def describe_batch(tensor):
     """"batch 3 of its DataLoader's pass, dataset `Ds`, items [..]" for a tensor of a recent
     DataLoader batch (the same storage), or None."""
-    try:
-        ptr = tensor.untyped_storage().data_ptr()
-    except Exception:  # noqa: BLE001
-        return None
     for b in reversed(getattr(R.tls, "recent_batches", None) or ()):
-        if ptr in b[0]:
+        if _holds(b[0], tensor):
             _, idx, ds_ref, _, nth = b[:5]
             ds = ds_ref()
             text = "batch %d of its DataLoader's pass, dataset `%s`" % (nth, type(ds).__name__ if ds is not None else "?")
@@ -146,13 +154,9 @@ def describe_rows(rows, tensor):
     (and sources) of those rows when the tensor is one of a recent DataLoader batch's (the
     same storage: not a copy made since) and the default collate kept the sampler's order; the
     batch's indices, with a word on why rows cannot be matched to them, for another collate."""
-    try:
-        ptr = tensor.untyped_storage().data_ptr()
-    except Exception:  # noqa: BLE001
-        return None
     last = None
     for b in reversed(getattr(R.tls, "recent_batches", None) or ()):
-        if ptr in b[0]:
+        if _holds(b[0], tensor):
             last = b
             break
     if not last or last[1] is None:

@@ -13,6 +13,11 @@ def enabled(kind):
     return not _all_off and kind not in _disabled
 
 
+def off(kind):
+    """The hot paths' test: the hook `kind` is switched off (or all are)."""
+    return _all_off or kind in _disabled
+
+
 def disable(kind, exc=None):
     if kind in _disabled:
         return

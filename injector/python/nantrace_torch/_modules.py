@@ -9,6 +9,7 @@ from torch.nn.modules import module as nn_module
 
 from . import _backward_origin
 from . import _binding as B
+from . import _capture
 from . import _data
 from . import _guard
 from . import _investigation
@@ -21,6 +22,9 @@ _handles = []
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 # The autograd node backward is running in this thread, or None outside backward.
 _current_node = getattr(torch._C, "_current_autograd_node", lambda: None)
+_grad_enabled = torch.is_grad_enabled
+_always_called = True  # the post hook also runs when a forward raises (set at install)
+_capture_armed = _capture.armed
 
 
 class Frame:
@@ -97,14 +101,34 @@ except Exception:  # noqa: BLE001
 _transparent_types = {}
 
 
-@_guard.guarded("module")
 def _pre_hook(module, args, kwargs):
-    if _is_compiling() or R.suspended() or not R.ensure_started() or _transparent(module):
+    """Every module's forward pre-hook (guarded by its caller, _pre_hook_args). The hot path:
+    a submodule of a running forward costs a frame and, when module outputs are checked this
+    step, a scope; a root forward does the rest (phase, step, batch)."""
+    tls = R.tls
+    if getattr(tls, "suspended", False) or not (R._started or R.ensure_started()):
         return None
-    st = R.stack()
-    if st and any(f.module is module for f in st):
-        _unwind_to(st, module)  # re-entered after a forward that raised
-    if not st and _current_node() is not None:
+    transparent = _transparent_types.get(type(module))
+    if transparent is None:
+        transparent = _transparent(module)
+    if transparent:
+        return None
+    st = getattr(tls, "stack", None)
+    if st is None:
+        st = tls.stack = []
+    if st and not _always_called and any(f.module is module for f in st):
+        # Older torch runs no post hook for a forward that raised: a module entered again is
+        # what is left of one. (With always_call the post hook unwinds, and a module that
+        # calls itself is recursion, not a leftover.)
+        _unwind_to(st, module)
+    if st:
+        parent = st[-1]
+        e = parent.info.paths.get(id(module)) or parent.info.path_of(module, parent.root)
+        if e is None:
+            name = type(module).__name__
+            e = (bname(parent.path.decode() + "/" + name), bname(name))
+        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen, args, None, parent.nodes, parent.phase)
+    elif _current_node() is not None:
         # A forward run by backward: activation checkpointing recomputing a block. It is the
         # same forward again, named where it sits in its model, and neither a batch nor a step.
         frame = _recompute_frame(module, args)
@@ -134,21 +158,15 @@ def _pre_hook(module, args, kwargs):
                       _backward_origin.begin_forward(module) if grad and not evaluation else None, phase)
         if info.has_params:
             _check_batch(module, path, mtype, args, kwargs, phase)
-    else:
-        parent = st[-1]
-        e = parent.info.path_of(module, parent.root)
-        if e is None:
-            name = type(module).__name__
-            e = (bname(parent.path.decode() + "/" + name), bname(name))
-        frame = Frame(module, e[0], e[1], parent.root, parent.info, parent.seen, args, None, parent.nodes, parent.phase)
     st.append(frame)
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
         frame.pushed = True
-    opm = _investigation.op_mode_for(frame.path)
-    if opm is not None:
-        opm.__enter__()
-        frame.opmode = opm
+    if _investigation.culprit is not None:
+        opm = _investigation.op_mode_for(frame.path)
+        if opm is not None:
+            opm.__enter__()
+            frame.opmode = opm
     return None
 
 
@@ -257,23 +275,28 @@ def _arg_names(module):
 
 
 
-@_guard.guarded("module")
 def _post_hook(module, args, kwargs, output):
-    if _is_compiling() or R.suspended():
+    """Every module's forward hook (guarded by its caller, _post_hook_any): the output checks."""
+    tls = R.tls
+    if getattr(tls, "suspended", False):
         return None
-    st = R.stack()
+    st = getattr(tls, "stack", None)
     if not st:
         return None
-    frame = _unwind_to(st, module)
-    if frame is None:
-        return None
+    frame = st[-1]
+    if frame.module is module:
+        st.pop()
+    else:
+        frame = _unwind_to(st, module)
+        if frame is None:
+            return None
     if frame.opmode is not None:
         frame.opmode.__exit__(None, None, None)
         frame.opmode = None
     try:
         if frame.pushed:
             _check_outputs(frame, module, args, kwargs, output)
-        if frame.phase == B.PHASE_FORWARD and _investigation.wants_snapshot(frame.path):
+        if frame.phase == B.PHASE_FORWARD and _capture_armed() and _investigation.wants_snapshot(frame.path):
             _investigation.on_module_output(module, args, kwargs, output, frame.path, frame.mtype)
     finally:
         if frame.pushed:
@@ -285,10 +308,14 @@ def _post_hook(module, args, kwargs, output):
 def _check_outputs(frame, module, args, kwargs, output):
     api = R.api
     path, mtype = frame.path, frame.mtype
-    grad_on = torch.is_grad_enabled()
+    grad_on = _grad_enabled()
     seen = frame.seen
-    if type(output) in _PLAIN_TENSORS:  # the common case: no container walk
-        outputs = ((_OUTPUT, output),) if eligible(output) else ()
+    t_out = type(output)
+    if t_out in _PLAIN_TENSORS:  # the common case: no container walk (the library skips what it cannot check)
+        outputs = ((_OUTPUT, output),)
+    elif t_out is tuple and len(output) <= 8 and all(type(v) in _PLAIN_TENSORS or v is None for v in output):
+        # (hidden, weights) and the like, as HF layers return them: named without formatting
+        outputs = [(_TUPLE_NAMES[i], v) for i, v in enumerate(output) if v is not None]
     else:
         outputs = iter_tensors(output, "output")
     at_root = frame.module is frame.root and frame.nodes is not None
@@ -304,18 +331,19 @@ def _check_outputs(frame, module, args, kwargs, output):
             continue  # checked at a submodule's output and not modified since
         wr = _weakref(t)
         seen[id(t)] = (wr, ver)
-        bn = name if name is _OUTPUT else bname(name)
+        bn = name if type(name) is bytes else bname(name)
         r = api.check(frame.phase, B.ROLE_OUTPUT, path, mtype, None, bn, t)
         if r == B.NT_NONFINITE and frame.phase == B.PHASE_FORWARD:
             _investigation.on_nonfinite_output(frame, module, args, kwargs)
         elif r == B.NT_NONFINITE and frame.phase == B.PHASE_EVALUATION and not _evaluation[2]:
             _evaluation[2] = True
             _note_evaluation_batch()
+        if r == B.NT_SKIPPED:
+            continue
         if grad_on and t.requires_grad:
             h = _grad_check(path, mtype, bn)
             h.finite = False
-            t.register_hook(h)
-            node = t.grad_fn
+            node = _hook_gradient(t, h)
             if node is not None and frame.nodes is not None:  # None: enable_grad inside a no_grad root
                 frame.nodes.add(h, node, args, kwargs, wr)
 
@@ -336,14 +364,18 @@ def _note_evaluation_batch():
 
 _evaluation = [0, None, False]  # forwards since training last ran, the last one's inputs, noted
 _OUTPUT = b"output"
+_TUPLE_NAMES = [bname("output[%d]" % i) for i in range(8)]
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 _grad_checks = {}  # (path, output name) -> GradCheck, reused every step
 
 
 class GradCheck:
-    """Tensor hook: checks the gradient arriving at one module output in backward. One object
-    per (module path, output name), made once and registered again at every forward: building a
-    closure per output per step cost more than the check itself."""
+    """Checks the gradient arriving at one module output in backward. One object per (module
+    path, output name), made once and registered again at every forward: building a closure per
+    output per step cost more than the check itself. Registered as a pre-hook of the output's
+    autograd node (`grad_fn.register_prehook`, which costs half what a tensor hook does), it
+    is given the node's output gradients and checks its output's, number 0; a leaf output (no
+    node) gets a tensor hook (on_grad)."""
 
     __slots__ = ("path", "mtype", "name", "finite")
 
@@ -351,11 +383,15 @@ class GradCheck:
         self.path, self.mtype, self.name = path, mtype, name
         self.finite = False  # the gradient of its latest registration was checked finite
 
-    def __call__(self, grad):
-        if not _guard.enabled("backward"):
+    def __call__(self, grad_outputs):
+        self.on_grad(grad_outputs[0] if grad_outputs else None)
+        return None
+
+    def on_grad(self, grad):
+        if _guard.off("backward"):
             return None
         try:
-            if grad is not None and not R.suspended() and eligible(grad):
+            if grad is not None and not getattr(R.tls, "suspended", False):
                 r = R.api.check(B.PHASE_BACKWARD, B.ROLE_OUTPUT, self.path, self.mtype, None, self.name, grad)
                 if r == B.NT_FINITE:
                     self.finite = True
@@ -364,6 +400,30 @@ class GradCheck:
         except Exception as e:  # noqa: BLE001 - never into the host's backward
             _guard.disable("backward", e)
         return None
+
+
+class _NthGrad:
+    """A node pre-hook for an output that is not its node's first (a chunk of `x.chunk(2)`)."""
+
+    __slots__ = ("check", "nr")
+
+    def __init__(self, check, nr):
+        self.check, self.nr = check, nr
+
+    def __call__(self, grad_outputs):
+        self.check.on_grad(grad_outputs[self.nr] if self.nr < len(grad_outputs) else None)
+        return None
+
+
+def _hook_gradient(t, h):
+    """Have `h` check the gradient that arrives at output `t` in backward; returns t's node."""
+    node = t.grad_fn
+    if node is None:
+        t.register_hook(h.on_grad)  # a leaf that requires grad (a module returning a parameter)
+        return None
+    nr = t.output_nr
+    node.register_prehook(h if nr == 0 else _NthGrad(h, nr))
+    return node
 
 
 def _grad_check(path, mtype, out_name):
@@ -386,11 +446,14 @@ def install():
     _handles.append(nn_module.register_module_forward_pre_hook(_pre_hook_args))
     # always_call: the hook also runs when forward raises, so the module stack stays balanced.
     # On that path torch calls it as hook(module, args, None) whatever with_kwargs says.
+    global _always_called
     try:
         _handles.append(nn_module.register_module_forward_hook(
             _post_hook_any, with_kwargs=True, always_call=True))
+        _always_called = True
     except TypeError:  # older torch: no always_call / with_kwargs on global hooks
         _handles.append(nn_module.register_module_forward_hook(_post_hook_nokw))
+        _always_called = False
 
 
 def _not_compiled_as_frames(*fns):
@@ -424,21 +487,30 @@ def uninstall():
 def _pre_hook_args(module, args):
     if _is_compiling():
         return None
-    _pre_hook(module, args, None)
+    if _guard.off("module"):
+        return None
+    try:
+        _pre_hook(module, args, None)
+    except Exception as e:  # noqa: BLE001 - never into the host's forward
+        _guard.disable("module", e)
     return None
 
 
 def _post_hook_any(module, args, *rest):
     if _is_compiling():
         return None
-    if len(rest) == 2:
-        _post_hook(module, args, rest[0], rest[1])
-    else:  # forward raised: only unwind
-        _unwind_after_error(module)
+    if _guard.off("module"):
+        return None
+    try:
+        if len(rest) == 2:
+            _post_hook(module, args, rest[0], rest[1])
+        else:  # forward raised: only unwind
+            _unwind_after_error(module)
+    except Exception as e:  # noqa: BLE001 - never into the host's forward
+        _guard.disable("module", e)
     return None
 
 
-@_guard.guarded("module")
 def _unwind_after_error(module):
     st = R.stack()
     frame = _unwind_to(st, module) if st else None
@@ -449,7 +521,12 @@ def _unwind_after_error(module):
 def _post_hook_nokw(module, args, output):
     if _is_compiling():
         return None
-    _post_hook(module, args, None, output)
+    if _guard.off("module"):
+        return None
+    try:
+        _post_hook(module, args, None, output)
+    except Exception as e:  # noqa: BLE001
+        _guard.disable("module", e)
     return None
 
 

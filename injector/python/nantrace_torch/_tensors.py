@@ -11,7 +11,7 @@ DTYPE_CODES = {
 }
 # Exact types only: tensor subclasses (FakeTensor, DTensor, functional wrappers) may have no
 # real storage behind data_ptr().
-_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_PLAIN = PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _STRIDED = torch.strided
 _MAX_DEPTH = 6
 

@@ -158,35 +158,44 @@ def _check_grads(opt, phase):
     sites = []
     for gi, pi, p in _params(opt):
         g = p.grad
-        if g is not None and eligible(g):
+        if g is not None:
             tensors.append(g)
             sites.append((p, gi, pi))
-    return _check_all(tensors, sites, phase) + (tensors,)
+    return _check_all(tensors, sites, phase, want_norm=True) + (tensors,)
 
 
 def _check_params(opt):
     tensors = []
     sites = []
     for gi, pi, p in _params(opt):
-        if eligible(p):
-            tensors.append(p)
-            sites.append((p, gi, pi))
-    return _check_all(tensors, sites, B.PHASE_OPTIMIZER_PARAM)[0]
+        tensors.append(p)
+        sites.append((p, gi, pi))
+    return _check_all(tensors, sites, B.PHASE_OPTIMIZER_PARAM, want_norm=False)[0]
 
 
-def _check_all(tensors, sites, phase):
-    """One fused norm first (CPU): a NaN or Inf anywhere makes it non-finite, so when it is
-    finite every tensor is, and the per-tensor checks (one library call each, the bulk of an
-    optimizer step's cost) are skipped: finite optimizer-phase checks carry nothing the
-    analysis uses. Only a non-finite norm, or CUDA tensors, take the per-tensor path, in
-    parameter order, so the first bad tensor is still the one named."""
-    norm = _fused_norm(tensors)
-    if norm is not None and math.isfinite(norm):
-        return False, norm
+def _check_all(tensors, sites, phase, want_norm):
+    """Whether any of the optimizer's tensors holds NaN/Inf, and (want_norm) their global norm.
+
+    With a norm wanted (gradients): one fused norm (a NaN or Inf anywhere makes it non-finite),
+    which measured as cheap as any scan on CPU and gives the norm exactly. Without (parameters):
+    one library call scans every CPU tensor (the extension's scan_many, nothing recorded). When
+    all are finite, the per-tensor checks (one library call each, the bulk of an optimizer
+    step's cost) are skipped: finite optimizer-phase checks carry nothing the analysis uses.
+    Otherwise, or for CUDA tensors, the per-tensor path runs in parameter order, so the first
+    bad tensor is still the one named."""
     api = R.api
-    if norm is not None and api.origin_found():
-        # After the fault, weights and gradients full of NaN say nothing new: the fused norm
-        # still says the step is non-finite, the per-tensor checks are spared.
+    scanned = api.scan_many(tensors) if tensors and not want_norm else None
+    if scanned is not None and scanned[0] == 0:
+        return False, None
+    if len(tensors) != sum(1 for t in tensors if eligible(t)):
+        sites = [s for t, s in zip(tensors, sites) if eligible(t)]
+        tensors = [t for t in tensors if eligible(t)]
+    norm = _fused_norm(tensors) if scanned is None or want_norm else None
+    if scanned is None and norm is not None and math.isfinite(norm):
+        return False, norm
+    if (scanned is not None or norm is not None) and api.origin_found():
+        # After the fault, weights and gradients full of NaN say nothing new: the scan (or the
+        # fused norm) still says the step is non-finite, the per-tensor checks are spared.
         return True, norm
     bad = False
     for t, (p, gi, pi) in zip(tensors, sites):

@@ -2,12 +2,14 @@
 step changed over the norm of the weights before it (about 1e-3 is usual for Adam; far above,
 the learning rate is too high and one step can throw the model out of range).
 
-Measured on a fixed strided sample of each parameter (every element of a small one, up to
-_SAMPLE of a large one), taken as views so the step's in-place update shows through them: one
-fused copy before the step, one fused subtraction and two fused norms after it. The sample's
-ratio estimates the whole parameter's (an optimizer moves elements alike; Adam almost
-uniformly). CPU values are read at once; device values come back through the read-back queue,
-never waited for, and are recorded at the step they belong to.
+Measured on a fixed sample of each parameter: every element of a small one (up to _SAMPLE),
+four chunks of _CHUNK elements spread over a large one, taken as views so the step's in-place
+update shows through them. All of them are copied by one `torch.cat` into a flat buffer
+before the step and again after it: one subtraction and one norm per group follow. (The
+earlier per-tensor fused ops cost a dispatch per parameter each, most of an optimizer step's
+overhead on CPU: issue 17.) The sample's ratio estimates the whole parameter's (an optimizer
+moves elements alike; Adam almost uniformly). CPU values are read at once; device values come
+back through the read-back queue, never waited for, and are recorded at the step they belong to.
 """
 import math
 import weakref
@@ -16,12 +18,12 @@ import torch
 
 from . import _guard
 from . import _runtime as R
-from ._tensors import Pending, Readback, ReadbackQueue, foreach_norms
+from ._tensors import Pending, Readback, ReadbackQueue
 
 _SAMPLE = 4096
-_foreach_norm = getattr(torch, "_foreach_norm", None)
-_views = weakref.WeakKeyDictionary()  # optimizer -> (key, [(group, view)]), rebuilt when its params change
-_before = {}                          # id(optimizer) -> (views, copies, groups) until its step returns
+_CHUNK = 1024
+_plans = weakref.WeakKeyDictionary()  # optimizer -> Plan, rebuilt when its params change
+_before = {}                          # id(optimizer) -> Plan whose `before` holds this step's snapshot
 _pending = ReadbackQueue(8)           # Pending(step, Readback of per-group ratios), device tensors
 
 
@@ -35,45 +37,74 @@ def _key(opt):
             tuple(len(g.get("params", ())) for g in groups), ptr)
 
 
-def _sample(p):
-    flat = p.detach().view(-1) if p.is_contiguous() else None
-    if flat is None or flat.numel() == 0:
-        return None
-    stride = max(1, flat.numel() // _SAMPLE)
-    return flat[::stride]
+def sample_views(t):
+    """Views of the elements sampled from `t`: all of a small tensor, four spread chunks of a
+    large one; [] for a non-contiguous or empty one."""
+    if not t.is_contiguous():
+        return []
+    flat = t.detach().view(-1)
+    n = flat.numel()
+    if n == 0:
+        return []
+    if n <= _SAMPLE:
+        return [flat]
+    return [flat[o:o + _CHUNK] for o in (0, n // 4, n // 2, n - _CHUNK)]
 
 
-def _views_of(opt):
+class Plan:
+    """An optimizer's sample: the views, where each group's elements lie in the flat buffer,
+    and the buffers (one dtype and device, else no plan)."""
+
+    __slots__ = ("key", "views", "bounds", "before", "after")
+
+    def __init__(self, key, views, bounds, like):
+        self.key, self.views, self.bounds = key, views, bounds
+        n = sum(v.numel() for v in views)
+        self.before = torch.empty(n, dtype=like.dtype, device=like.device)
+        self.after = torch.empty(n, dtype=like.dtype, device=like.device)
+
+
+def _plan_of(opt):
     key = _key(opt)
-    cached = _views.get(opt)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    views = []
-    for gi, g in enumerate(opt.param_groups):
+    plan = _plans.get(opt)
+    if plan is not None and plan.key == key:
+        return plan
+    views, bounds, start = [], [], 0
+    for g in opt.param_groups:
+        n = 0
         for p in g.get("params", ()):
             if isinstance(p, torch.Tensor) and p.is_floating_point():
-                v = _sample(p)
-                if v is not None:
-                    views.append((gi, v))
-    _views[opt] = (key, views)
-    return views
+                for v in sample_views(p):
+                    views.append(v)
+                    n += v.numel()
+        if n:
+            bounds.append((start, start + n))
+            start += n
+    plan = None
+    if views and len({(v.dtype, v.device) for v in views}) == 1:
+        plan = Plan(key, views, bounds, views[0])
+    _plans[opt] = plan if plan is not None else _NoPlan(key)
+    return plan
+
+
+class _NoPlan:
+    """A model whose parameters mix dtypes or devices: no ratio (docs/limits.md)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
 
 
 @_guard.guarded("update_ratio")
 def before_step(opt):
-    """Snapshot the sample before the optimizer updates the weights."""
-    if _foreach_norm is None:
+    """Snapshot the sample before the optimizer updates the weights: one copy."""
+    plan = _plan_of(opt)
+    if not isinstance(plan, Plan):
         return
-    views = _views_of(opt)
-    if not views:
-        return
-    tensors = [v for _, v in views]
-    devices = {t.device for t in tensors}
-    if len(devices) != 1:
-        return  # a model spread over devices: its groups' norms would need a gather
     with R.hooks_suspended(), torch.no_grad():
-        copies = torch._foreach_mul(tensors, 1.0)
-    _before[id(opt)] = (tensors, copies, [g for g, _ in views])
+        torch.cat(plan.views, out=plan.before)
+    _before[id(opt)] = plan
 
 
 @_guard.guarded("update_ratio")
@@ -81,28 +112,32 @@ def after_step(opt):
     """The step returned: record ||update|| / ||weights|| of each group as "update_ratio"
     (several groups or optimizers: "update_ratio #2", ... in order)."""
     flush()
-    snap = _before.pop(id(opt), None)
-    if snap is None:
+    plan = _before.pop(id(opt), None)
+    if plan is None:
         return
-    tensors, copies, groups = snap
     with R.hooks_suspended(), torch.no_grad():
-        # float64 on the host: the squares of weights past 1e19 (a diverging run) still fit.
-        acc = torch.float64 if tensors[0].is_cpu or any(t.dtype is torch.float64 for t in tensors) else torch.float32
-        delta = torch._foreach_sub(tensors, copies)
-        dn = torch.stack(foreach_norms(delta, acc))
-        wn = torch.stack(foreach_norms(copies, acc))
-        bounds = []
-        start = 0
-        for i in range(1, len(groups) + 1):
-            if i == len(groups) or groups[i] != groups[start]:
-                bounds.append((start, i))
-                start = i
-        ratios = torch.stack([dn[a:b].norm() / wn[a:b].norm() for a, b in bounds])
+        torch.cat(plan.views, out=plan.after)
+        delta = plan.after.sub_(plan.before)
+        ratios, overflow = _ratios(delta, plan.before, plan.bounds, None)
+        if plan.before.is_cpu and overflow:
+            # The squares of weights past 1e19 (a diverging run) overflow a float32 norm: the
+            # host redoes it in float64. (Only then: float64 temporaries every step fragmented
+            # the heap of a 20,000-step run by tens of MiB, robust.bounded.)
+            ratios, _ = _ratios(delta, plan.before, plan.bounds, torch.float64)
     if ratios.is_cuda:
         if not _pending.full():
             _pending.push(Pending(R.counter.step, Readback(ratios)))
         return
     _emit(ratios.tolist(), None)
+
+
+def _ratios(delta, before, bounds, dtype):
+    """Per group ||delta|| / ||before||, and whether a norm overflowed its dtype (CPU only)."""
+    norm = torch.linalg.vector_norm
+    dn = torch.stack([norm(delta[a:b], dtype=dtype) for a, b in bounds])
+    wn = torch.stack([norm(before[a:b], dtype=dtype) for a, b in bounds])
+    overflow = dn.is_cpu and bool(torch.isinf(dn).any() or torch.isinf(wn).any())
+    return dn / wn, overflow
 
 
 def _emit(values, step):
@@ -122,3 +157,10 @@ def flush():
         if p is None:
             return
         _emit(p.back.value().tolist(), p.meta)
+
+
+def reset_for_tests():
+    _plans.clear()
+    _before.clear()
+    _pending.clear()
+

@@ -1,0 +1,284 @@
+/* _nantrace_fast: the hooks' hot path as a CPython extension (issue 17).
+ *
+ * The torch hooks call the C ABI (include/nantrace/nantrace.h) a few hundred times per training
+ * step. Through ctypes, each check costs its Python-side marshalling: a dozen attribute reads
+ * and struct field writes, about 2 us. Here the same reads happen in C, and the ABI is called
+ * through pointers taken from the runtime library the binding already loaded.
+ *
+ * Plain C API, limited to the stable ABI of Python 3.10 (one build serves every later Python),
+ * and no torch headers: a tensor is read through its Python attributes (dtype, layout, is_cpu,
+ * shape, stride(), data_ptr()), so no torch version is tied in. What is not a plain strided CPU
+ * tensor of a checked dtype is answered "not mine" (FALLBACK) and the binding's Python path takes
+ * it (device tensors, subclasses): one implementation of those, the Python one.
+ *
+ * Never raises into the hooks for a tensor it cannot read: it answers FALLBACK. */
+#define Py_LIMITED_API 0x030A0000
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nantrace/nantrace.h"
+
+#define FALLBACK (-2) /* not a tensor this path reads: the caller uses the Python path */
+
+typedef int (*check_fn)(const nt_site*, const nt_tensor*, nt_stats*);
+typedef int32_t (*scan_many_fn)(const nt_tensor*, int32_t, int32_t*);
+typedef void (*push_fn)(int32_t, const char*, const char*);
+typedef void (*pop_fn)(void);
+
+static check_fn g_check;
+static scan_many_fn g_scan_many;
+static push_fn g_push;
+static pop_fn g_pop;
+static PyObject* g_dtype_codes;  /* dict: torch.dtype -> nt_dtype */
+static PyObject* g_plain_types;  /* tuple of exact types read here (torch.Tensor, Parameter) */
+static PyObject* g_strided;      /* torch.strided */
+static PyObject *s_dtype, *s_layout, *s_is_cpu, *s_shape, *s_stride, *s_data_ptr;
+
+#define MAX_MANY 4096
+
+/* The C description of a plain strided CPU tensor of a checked dtype; 0 when it is one, 1 when it
+ * is not (not an error: FALLBACK), -1 with a Python error set when reading it failed. */
+static int describe(PyObject* t, nt_tensor* out, int64_t* sizes, int64_t* strides) {
+  PyTypeObject* ty = Py_TYPE(t);
+  int plain = 0;
+  for (Py_ssize_t i = 0; i < PyTuple_Size(g_plain_types); ++i)
+    if ((PyObject*)ty == PyTuple_GetItem(g_plain_types, i)) plain = 1;
+  if (!plain) return 1;
+  PyObject* v = PyObject_GetAttr(t, s_is_cpu);
+  if (!v) return -1;
+  const int cpu = v == Py_True;
+  Py_DECREF(v);
+  if (!cpu) return 1;
+  v = PyObject_GetAttr(t, s_layout);
+  if (!v) return -1;
+  const int strided = v == g_strided;
+  Py_DECREF(v);
+  if (!strided) return 1;
+  v = PyObject_GetAttr(t, s_dtype);
+  if (!v) return -1;
+  PyObject* code = PyDict_GetItemWithError(g_dtype_codes, v); /* borrowed */
+  Py_DECREF(v);
+  if (!code) return PyErr_Occurred() ? -1 : 1;
+  out->dtype = (int32_t)PyLong_AsLong(code);
+  PyObject* shape = PyObject_GetAttr(t, s_shape);
+  if (!shape) return -1;
+  PyObject* stride = PyObject_CallMethodObjArgs(t, s_stride, NULL);
+  if (!stride) {
+    Py_DECREF(shape);
+    return -1;
+  }
+  int rc = 0;
+  const Py_ssize_t nd = PySequence_Size(shape);
+  if (nd < 0 || nd > 16 || PySequence_Size(stride) != nd) {
+    rc = nd < 0 ? -1 : 1;
+  } else {
+    int64_t numel = 1;
+    for (Py_ssize_t i = 0; i < nd && rc == 0; ++i) {
+      PyObject* a = PySequence_GetItem(shape, i);
+      PyObject* b = a ? PySequence_GetItem(stride, i) : NULL;
+      if (!a || !b) {
+        rc = -1;
+      } else {
+        sizes[i] = PyLong_AsLongLong(a);
+        strides[i] = PyLong_AsLongLong(b);
+        if (PyErr_Occurred()) rc = -1;
+        numel *= sizes[i];
+      }
+      Py_XDECREF(a);
+      Py_XDECREF(b);
+    }
+    if (rc == 0 && numel <= 0) rc = 1; /* empty: nothing to check (the Python path skips it too) */
+    out->ndim = (int32_t)nd;
+  }
+  Py_DECREF(shape);
+  Py_DECREF(stride);
+  if (rc != 0) return rc;
+  v = PyObject_CallMethodObjArgs(t, s_data_ptr, NULL);
+  if (!v) return -1;
+  out->data = PyLong_AsVoidPtr(v);
+  Py_DECREF(v);
+  if (PyErr_Occurred()) return -1;
+  out->sizes = sizes;
+  out->strides = strides;
+  out->device_type = NT_DEVICE_CPU;
+  out->device_index = 0;
+  out->stream = 0;
+  return 0;
+}
+
+static const char* bytes_or_null(PyObject* o, int* ok) {
+  if (o == Py_None) return NULL;
+  if (!PyBytes_Check(o)) {
+    *ok = 0;
+    return NULL;
+  }
+  return PyBytes_AsString(o);
+}
+
+/* check(phase, role, path, mtype, op, name, tensor) -> NT_* result, or FALLBACK.
+ * Strings are bytes or None, as the binding passes them. */
+static PyObject* fast_check(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  (void)self;
+  if (nargs != 7) {
+    PyErr_SetString(PyExc_TypeError, "check(phase, role, path, mtype, op, name, tensor)");
+    return NULL;
+  }
+  if (!g_check) return PyLong_FromLong(FALLBACK);
+  nt_site site;
+  int ok = 1;
+  site.phase = (int32_t)PyLong_AsLong(args[0]);
+  site.role = (int32_t)PyLong_AsLong(args[1]);
+  if (PyErr_Occurred()) return NULL;
+  site.module_path = bytes_or_null(args[2], &ok);
+  site.module_type = bytes_or_null(args[3], &ok);
+  site.op = bytes_or_null(args[4], &ok);
+  site.tensor_name = bytes_or_null(args[5], &ok);
+  if (!ok) return PyLong_FromLong(FALLBACK);
+  nt_tensor t;
+  int64_t sizes[16], strides[16];
+  const int d = describe(args[6], &t, sizes, strides);
+  if (d < 0) {
+    PyErr_Clear(); /* a tensor we cannot read: the Python path decides */
+    return PyLong_FromLong(FALLBACK);
+  }
+  if (d > 0) return PyLong_FromLong(FALLBACK);
+  return PyLong_FromLong(g_check(&site, &t, NULL));
+}
+
+/* scan_many(tensors) -> (number holding NaN/Inf, index of the first) or None when one of them
+ * is not a plain CPU tensor (then nothing is claimed). */
+static PyObject* fast_scan_many(PyObject* self, PyObject* seq) {
+  (void)self;
+  if (!g_scan_many) Py_RETURN_NONE;
+  const Py_ssize_t n = PySequence_Size(seq);
+  if (n < 0) return NULL;
+  if (n > MAX_MANY) Py_RETURN_NONE;
+  nt_tensor* ts = PyMem_Malloc(sizeof(nt_tensor) * (size_t)(n ? n : 1));
+  int64_t* dims = PyMem_Malloc(sizeof(int64_t) * 32 * (size_t)(n ? n : 1));
+  if (!ts || !dims) {
+    PyMem_Free(ts);
+    PyMem_Free(dims);
+    return PyErr_NoMemory();
+  }
+  PyObject* result = NULL;
+  Py_ssize_t kept = 0;
+  int fallback = 0;
+  for (Py_ssize_t i = 0; i < n && !fallback; ++i) {
+    PyObject* t = PySequence_GetItem(seq, i);
+    if (!t) goto done;
+    const int d = describe(t, &ts[kept], dims + 32 * kept, dims + 32 * kept + 16);
+    Py_DECREF(t);
+    if (d < 0) {
+      PyErr_Clear();
+      fallback = 1;
+    } else if (d > 0) {
+      fallback = 1;
+    } else {
+      ++kept;
+    }
+  }
+  if (fallback) {
+    Py_INCREF(Py_None);
+    result = Py_None;
+  } else {
+    int32_t first = -1;
+    const int32_t bad = g_scan_many(ts, (int32_t)kept, &first);
+    if (bad < 0) {
+      Py_INCREF(Py_None);
+      result = Py_None;
+    } else {
+      result = Py_BuildValue("(ii)", (int)bad, (int)first);
+    }
+  }
+done:
+  PyMem_Free(ts);
+  PyMem_Free(dims);
+  return result;
+}
+
+/* push(kind, name, type) / pop(): the module scopes, without ctypes' argument conversion. */
+static PyObject* fast_push(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  (void)self;
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "push(kind, name, type)");
+    return NULL;
+  }
+  int ok = 1;
+  const long kind = PyLong_AsLong(args[0]);
+  if (PyErr_Occurred()) return NULL;
+  const char* name = bytes_or_null(args[1], &ok);
+  const char* type = bytes_or_null(args[2], &ok);
+  if (ok && g_push) g_push((int32_t)kind, name, type);
+  Py_RETURN_NONE;
+}
+
+static PyObject* fast_pop(PyObject* self, PyObject* unused) {
+  (void)self;
+  (void)unused;
+  if (g_pop) g_pop();
+  Py_RETURN_NONE;
+}
+
+/* init(library_path, dtype_codes, plain_types, strided) -> True when the runtime's ABI was
+ * found in the already loaded library (RTLD_NOLOAD: nothing new is loaded). */
+static PyObject* fast_init(PyObject* self, PyObject* args) {
+  (void)self;
+  const char* path;
+  PyObject *codes, *types, *strided;
+  if (!PyArg_ParseTuple(args, "sOOO", &path, &codes, &types, &strided)) return NULL;
+  if (!PyDict_Check(codes) || !PyTuple_Check(types)) {
+    PyErr_SetString(PyExc_TypeError, "init(path, dict, tuple, layout)");
+    return NULL;
+  }
+  void* h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  if (!h) Py_RETURN_FALSE;
+  check_fn c = (check_fn)dlsym(h, "nantrace_check");
+  scan_many_fn s = (scan_many_fn)dlsym(h, "nantrace_scan_many");
+  push_fn pu = (push_fn)dlsym(h, "nantrace_scope_push");
+  pop_fn po = (pop_fn)dlsym(h, "nantrace_scope_pop");
+  dlclose(h); /* the binding's own handle keeps the library mapped */
+  if (!c || !pu || !po) Py_RETURN_FALSE;
+  Py_XDECREF(g_dtype_codes);
+  Py_XDECREF(g_plain_types);
+  Py_XDECREF(g_strided);
+  Py_INCREF(codes);
+  Py_INCREF(types);
+  Py_INCREF(strided);
+  g_dtype_codes = codes;
+  g_plain_types = types;
+  g_strided = strided;
+  g_check = c;
+  g_scan_many = s;
+  g_push = pu;
+  g_pop = po;
+  Py_RETURN_TRUE;
+}
+
+static PyMethodDef methods[] = {
+    {"init", (PyCFunction)fast_init, METH_VARARGS, "init(library_path, dtype_codes, plain_types, strided) -> bool"},
+    {"check", (PyCFunction)(void (*)(void))fast_check, METH_FASTCALL,
+     "check(phase, role, path, mtype, op, name, tensor) -> int (-2: take the Python path)"},
+    {"scan_many", (PyCFunction)fast_scan_many, METH_O,
+     "scan_many(tensors) -> (count holding NaN/Inf, first index) or None"},
+    {"push", (PyCFunction)(void (*)(void))fast_push, METH_FASTCALL, "push(kind, name, type)"},
+    {"pop", (PyCFunction)fast_pop, METH_NOARGS, "pop()"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nantrace_fast",
+                                    "nantrace's hot path: checks without ctypes (see nantrace_fast.c)", -1,
+                                    methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__nantrace_fast(void) {
+  s_dtype = PyUnicode_InternFromString("dtype");
+  s_layout = PyUnicode_InternFromString("layout");
+  s_is_cpu = PyUnicode_InternFromString("is_cpu");
+  s_shape = PyUnicode_InternFromString("shape");
+  s_stride = PyUnicode_InternFromString("stride");
+  s_data_ptr = PyUnicode_InternFromString("data_ptr");
+  if (!s_dtype || !s_layout || !s_is_cpu || !s_shape || !s_stride || !s_data_ptr) return NULL;
+  return PyModule_Create(&module);
+}
