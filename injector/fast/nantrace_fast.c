@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "module_hooks.h"
 #include "nantrace/nantrace.h"
 
 #define FALLBACK (-2) /* not a tensor this path reads: the caller uses the Python path */
@@ -42,7 +43,7 @@ static PyObject *s_dtype, *s_layout, *s_is_cpu, *s_shape, *s_stride, *s_data_ptr
 
 /* The C description of a plain strided CPU tensor of a checked dtype; 0 when it is one, 1 when it
  * is not (not an error: FALLBACK), -1 with a Python error set when reading it failed. */
-static int describe(PyObject* t, nt_tensor* out, int64_t* sizes, int64_t* strides) {
+int fast_describe(PyObject* t, nt_tensor* out, int64_t* sizes, int64_t* strides) {
   PyTypeObject* ty = Py_TYPE(t);
   int plain = 0;
   for (Py_ssize_t i = 0; i < PyTuple_Size(g_plain_types); ++i)
@@ -140,7 +141,7 @@ static PyObject* fast_check(PyObject* self, PyObject* const* args, Py_ssize_t na
   if (!ok) return PyLong_FromLong(FALLBACK);
   nt_tensor t;
   int64_t sizes[16], strides[16];
-  const int d = describe(args[6], &t, sizes, strides);
+  const int d = fast_describe(args[6], &t, sizes, strides);
   if (d < 0) {
     PyErr_Clear(); /* a tensor we cannot read: the Python path decides */
     return PyLong_FromLong(FALLBACK);
@@ -170,7 +171,7 @@ static PyObject* fast_scan_many(PyObject* self, PyObject* seq) {
   for (Py_ssize_t i = 0; i < n && !fallback; ++i) {
     PyObject* t = PySequence_GetItem(seq, i);
     if (!t) goto done;
-    const int d = describe(t, &ts[kept], dims + 32 * kept, dims + 32 * kept + 16);
+    const int d = fast_describe(t, &ts[kept], dims + 32 * kept, dims + 32 * kept + 16);
     Py_DECREF(t);
     if (d < 0) {
       PyErr_Clear();
@@ -198,6 +199,20 @@ done:
   PyMem_Free(ts);
   PyMem_Free(dims);
   return result;
+}
+
+int module_hooks_check(const nt_site* site, const nt_tensor* tensor) {
+  return g_check ? g_check(site, tensor, NULL) : -1;
+}
+
+int module_hooks_push(PyObject* path, PyObject* mtype) {
+  if (!g_push || !PyBytes_Check(path) || !PyBytes_Check(mtype)) return 0;
+  g_push(NT_SCOPE_MODULE, PyBytes_AsString(path), PyBytes_AsString(mtype));
+  return 1;
+}
+
+void module_hooks_pop(void) {
+  if (g_pop) g_pop();
 }
 
 /* push(kind, name, type) / pop(): the module scopes, without ctypes' argument conversion. */
@@ -266,6 +281,13 @@ static PyMethodDef methods[] = {
      "scan_many(tensors) -> (count holding NaN/Inf, first index) or None"},
     {"push", (PyCFunction)(void (*)(void))fast_push, METH_FASTCALL, "push(kind, name, type)"},
     {"pop", (PyCFunction)fast_pop, METH_NOARGS, "pop()"},
+    {"configure_hooks", (PyCFunction)module_hooks_configure, METH_VARARGS,
+     "configure_hooks(tls, runtime, investigation, capture_armed, transparent_types, grad_checks, make_grad_check, "
+     "hook_gradient, on_nonfinite, grad_enabled, plain_types, output_name, tuple_names) -> True"},
+    {"pre", (PyCFunction)(void (*)(void))module_hooks_pre, METH_FASTCALL,
+     "pre(module, args) -> True when the submodule's frame was pushed here (module_hooks.c)"},
+    {"post", (PyCFunction)(void (*)(void))module_hooks_post, METH_FASTCALL,
+     "post(module, args, kwargs, output) -> True when the frame was closed here (module_hooks.c)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nantrace_fast",
@@ -280,5 +302,13 @@ PyMODINIT_FUNC PyInit__nantrace_fast(void) {
   s_stride = PyUnicode_InternFromString("stride");
   s_data_ptr = PyUnicode_InternFromString("data_ptr");
   if (!s_dtype || !s_layout || !s_is_cpu || !s_shape || !s_stride || !s_data_ptr) return NULL;
-  return PyModule_Create(&module);
+  PyObject* m = PyModule_Create(&module);
+  if (!m) return NULL;
+  PyObject* frame_type = module_hooks_frame_type();
+  if (!frame_type || PyModule_AddObject(m, "Frame", frame_type) != 0) {
+    Py_XDECREF(frame_type);
+    Py_DECREF(m);
+    return NULL;
+  }
+  return m;
 }

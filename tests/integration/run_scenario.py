@@ -15,11 +15,16 @@ import nt_harness as H
 import one_story as O
 import trace_check as T
 
-a = H.parse_args([("--scenario", {"required": True})])
+a = H.parse_args([("--scenario", {"required": True}),
+                   # NANTRACE_FAST_PATH=0: the same scenario through the hooks' Python path only
+                   # (the extension's common case off), against the same expected finding and copies.
+                   ("--python-path", {"action": "store_true"})])
 scen = os.path.abspath(a.scenario)
 with open(os.path.join(scen, "expected.json"), encoding="utf-8") as f:
     expected = json.load(f)
 env_extra = expected.pop("_env", {}) if isinstance(expected, dict) else {}
+if a.python_path:
+    env_extra["NANTRACE_FAST_PATH"] = "0"
 args = expected.pop("_args", []) if isinstance(expected, dict) else []
 # Substrings that must each appear in one of the report's notes (recurrences, check levels).
 notes_contain = expected.pop("_notes_contain", []) if isinstance(expected, dict) else []
@@ -122,7 +127,7 @@ def same_but_float_noise(want, got):
 
 
 golden_dir = os.path.join(scen, "golden")
-if os.environ.get("NANTRACE_UPDATE_GOLDEN") == "1":
+if os.environ.get("NANTRACE_UPDATE_GOLDEN") == "1" and not a.python_path:
     os.makedirs(golden_dir, exist_ok=True)
     for name, text in actual.items():
         with open(os.path.join(golden_dir, name), "w", encoding="utf-8") as f:

@@ -28,6 +28,9 @@ _capture_armed = _capture.armed
 
 
 class Frame:
+    """One module forward in flight. With the extension, its C twin (_nantrace_fast.Frame, the
+    same attributes) replaces this class at install, so that its common-case hooks and these
+    share one stack."""
     __slots__ = ("module", "path", "mtype", "pushed", "opmode", "root", "info", "seen", "args", "kwargs", "nodes",
                  "phase")
 
@@ -333,11 +336,8 @@ def _check_outputs(frame, module, args, kwargs, output):
         seen[id(t)] = (wr, ver)
         bn = name if type(name) is bytes else bname(name)
         r = api.check(frame.phase, B.ROLE_OUTPUT, path, mtype, None, bn, t)
-        if r == B.NT_NONFINITE and frame.phase == B.PHASE_FORWARD:
-            _investigation.on_nonfinite_output(frame, module, args, kwargs)
-        elif r == B.NT_NONFINITE and frame.phase == B.PHASE_EVALUATION and not _evaluation[2]:
-            _evaluation[2] = True
-            _note_evaluation_batch()
+        if r == B.NT_NONFINITE:
+            _on_nonfinite_output(frame, module, args, kwargs)
         if r == B.NT_SKIPPED:
             continue
         if grad_on and t.requires_grad:
@@ -346,6 +346,15 @@ def _check_outputs(frame, module, args, kwargs, output):
             node = _hook_gradient(t, h)
             if node is not None and frame.nodes is not None:  # None: enable_grad inside a no_grad root
                 frame.nodes.add(h, node, args, kwargs, wr)
+
+
+def _on_nonfinite_output(frame, module, args, kwargs):
+    """A module output held NaN/Inf (also called by the extension's post hook)."""
+    if frame.phase == B.PHASE_FORWARD:
+        _investigation.on_nonfinite_output(frame, module, args, kwargs)
+    elif frame.phase == B.PHASE_EVALUATION and not _evaluation[2]:
+        _evaluation[2] = True
+        _note_evaluation_batch()
 
 
 def _note_evaluation_batch():
@@ -454,6 +463,30 @@ def install():
     except TypeError:  # older torch: no always_call / with_kwargs on global hooks
         _handles.append(nn_module.register_module_forward_hook(_post_hook_nokw))
         _always_called = False
+    _use_fast_hooks()
+
+
+_fast_pre = _fast_post = None  # the extension's common-case hooks (module_hooks.c), when loaded
+
+
+def _use_fast_hooks():
+    """With the binding's extension, a submodule's pre and post hooks run in C
+    (injector/fast/module_hooks.c) and hand anything else back to _pre_hook/_post_hook here,
+    the one definition of what they do; frames become the extension's Frame type, which both
+    sides read. Needs always_call (the Python hooks unwind forwards that raised)."""
+    global _fast_pre, _fast_post, Frame
+    fast = getattr(R.api, "fast", None)
+    if fast is None or not _always_called or not hasattr(fast, "configure_hooks"):
+        return False
+    try:
+        fast.configure_hooks(R.tls, R, _investigation, _capture.armed, _transparent_types, _grad_checks,
+                             _grad_check, _hook_gradient, _on_nonfinite_output, torch.is_grad_enabled,
+                             _PLAIN_TENSORS, _OUTPUT, tuple(_TUPLE_NAMES))
+    except Exception:  # noqa: BLE001 - another extension build: the Python hooks do it all
+        return False
+    Frame = fast.Frame
+    _fast_pre, _fast_post = fast.pre, fast.post
+    return True
 
 
 def _not_compiled_as_frames(*fns):
@@ -476,9 +509,11 @@ def _not_compiled_as_frames(*fns):
 
 
 def uninstall():
+    global _fast_pre, _fast_post
     for h in _handles:
         h.remove()
     _handles.clear()
+    _fast_pre = _fast_post = None
 
 
 # Under torch.compile the global hooks are traced into the user's graph (or compiled as frames
@@ -490,7 +525,8 @@ def _pre_hook_args(module, args):
     if _guard.off("module"):
         return None
     try:
-        _pre_hook(module, args, None)
+        if _fast_pre is None or not _fast_pre(module, args):
+            _pre_hook(module, args, None)
     except Exception as e:  # noqa: BLE001 - never into the host's forward
         _guard.disable("module", e)
     return None
@@ -503,7 +539,8 @@ def _post_hook_any(module, args, *rest):
         return None
     try:
         if len(rest) == 2:
-            _post_hook(module, args, rest[0], rest[1])
+            if _fast_post is None or not _fast_post(module, args, rest[0], rest[1]):
+                _post_hook(module, args, rest[0], rest[1])
         else:  # forward raised: only unwind
             _unwind_after_error(module)
     except Exception as e:  # noqa: BLE001 - never into the host's forward

@@ -28,7 +28,15 @@ check_level = 1         # 0 off, 1 module, 2 op
 every = 1               # module checks on every Nth step
 module_checks = True    # module-level checks on in the current step
 full_checks = False     # switched on after a fault on an unsampled step
-tls = threading.local() # .stack: list of Frame; .suspended: replay in progress; .phase
+class _ThreadState(threading.local):
+    """Per thread: .stack (list of Frame, or None before the first forward), .suspended (our
+    own replay or ops in progress), .phase. Class defaults, so that reading one that a thread
+    never set raises nothing (the extension's hooks read them on every module call)."""
+    stack = None
+    suspended = False
+
+
+tls = _ThreadState()
 on_step_begin = []      # callbacks(step) run at each step boundary (context, distributed)
 on_started = []         # callbacks() run once recording has started
 
