@@ -225,6 +225,11 @@ NT_API int nantrace_check(const nt_site* site, const nt_tensor* tensor, nt_stats
  * nothing is claimed and the caller checks them one by one). */
 NT_API int32_t nantrace_scan_many(const nt_tensor* tensors, int32_t n, int32_t* first_bad);
 
+/* The same, in one pass that also sums the squares of the elements (in double): *sum_squares
+ * (may be NULL) gets their total over the n tensors when all are finite, NaN otherwise. An
+ * optimizer's gradient check and global gradient norm at once. Same return values. */
+NT_API int32_t nantrace_norm_many(const nt_tensor* tensors, int32_t n, double* sum_squares, int32_t* first_bad);
+
 /* A named scalar time series: "loss_scale", "lr", "loss", "grad_norm", ... */
 NT_API void nantrace_scalar(const char* name, double value);
 /* The same for a value that belongs to an earlier step: one read back from the device later,

@@ -17,6 +17,7 @@
 #include <Python.h>
 
 #include <dlfcn.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -27,11 +28,13 @@
 
 typedef int (*check_fn)(const nt_site*, const nt_tensor*, nt_stats*);
 typedef int32_t (*scan_many_fn)(const nt_tensor*, int32_t, int32_t*);
+typedef int32_t (*norm_many_fn)(const nt_tensor*, int32_t, double*, int32_t*);
 typedef void (*push_fn)(int32_t, const char*, const char*);
 typedef void (*pop_fn)(void);
 
 static check_fn g_check;
 static scan_many_fn g_scan_many;
+static norm_many_fn g_norm_many;
 static push_fn g_push;
 static pop_fn g_pop;
 static PyObject* g_dtype_codes;  /* dict: torch.dtype -> nt_dtype */
@@ -151,10 +154,10 @@ static PyObject* fast_check(PyObject* self, PyObject* const* args, Py_ssize_t na
 }
 
 /* scan_many(tensors) -> (number holding NaN/Inf, index of the first) or None when one of them
- * is not a plain CPU tensor (then nothing is claimed). */
-static PyObject* fast_scan_many(PyObject* self, PyObject* seq) {
-  (void)self;
-  if (!g_scan_many) Py_RETURN_NONE;
+ * is not a plain CPU tensor (then nothing is claimed). norm_many(tensors) -> the same with the
+ * total sum of squares as a third item (NaN unless all are finite). */
+static PyObject* many(PyObject* seq, int with_norm) {
+  if (with_norm ? !g_norm_many : !g_scan_many) Py_RETURN_NONE;
   const Py_ssize_t n = PySequence_Size(seq);
   if (n < 0) return NULL;
   if (n > MAX_MANY) Py_RETURN_NONE;
@@ -187,10 +190,13 @@ static PyObject* fast_scan_many(PyObject* self, PyObject* seq) {
     result = Py_None;
   } else {
     int32_t first = -1;
-    const int32_t bad = g_scan_many(ts, (int32_t)kept, &first);
+    double ss = 0;
+    const int32_t bad = with_norm ? g_norm_many(ts, (int32_t)kept, &ss, &first) : g_scan_many(ts, (int32_t)kept, &first);
     if (bad < 0) {
       Py_INCREF(Py_None);
       result = Py_None;
+    } else if (with_norm) {
+      result = Py_BuildValue("(iid)", (int)bad, (int)first, ss);
     } else {
       result = Py_BuildValue("(ii)", (int)bad, (int)first);
     }
@@ -213,6 +219,168 @@ int module_hooks_push(PyObject* path, PyObject* mtype) {
 
 void module_hooks_pop(void) {
   if (g_pop) g_pop();
+}
+
+static PyObject* fast_scan_many(PyObject* self, PyObject* seq) {
+  (void)self;
+  return many(seq, 0);
+}
+
+static PyObject* fast_norm_many(PyObject* self, PyObject* seq) {
+  (void)self;
+  return many(seq, 1);
+}
+
+/* ---- the update ratio's samples (nantrace_torch/_update_ratio.py) ----
+ * The sample is a list of contiguous views of an optimizer's parameters, one dtype. Before the
+ * step their bytes are copied (copy_samples); after it, per group of views, the norm of the
+ * change and of the weights before are summed in double (sample_ratios). No torch op runs:
+ * a dozen torch calls per step cost more than the arithmetic. */
+
+static double element(const char* p, int32_t dtype, Py_ssize_t i) {
+  switch (dtype) {
+    case NT_DTYPE_F32: {
+      float f;
+      memcpy(&f, p + 4 * i, 4);
+      return f;
+    }
+    case NT_DTYPE_F64: {
+      double d;
+      memcpy(&d, p + 8 * i, 8);
+      return d;
+    }
+    case NT_DTYPE_BF16: {
+      uint16_t h;
+      memcpy(&h, p + 2 * i, 2);
+      const uint32_t b = (uint32_t)h << 16;
+      float f;
+      memcpy(&f, &b, 4);
+      return f;
+    }
+    case NT_DTYPE_F16: {
+      uint16_t h;
+      memcpy(&h, p + 2 * i, 2);
+      const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+      if (exp == 0) {
+        const double v = (double)man * (1.0 / 16777216.0);
+        return sign ? -v : v;
+      }
+      const uint32_t b = exp == 0x1f ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112u) << 23) | (man << 13));
+      float f;
+      memcpy(&f, &b, 4);
+      return f;
+    }
+  }
+  return 0;
+}
+
+static Py_ssize_t dtype_size(int32_t dtype) {
+  return dtype == NT_DTYPE_F64 ? 8 : dtype == NT_DTYPE_F32 ? 4 : 2;
+}
+
+/* The views' data pointers, read now (a parameter's storage can be replaced between steps). */
+static int view_pointers(PyObject* views, Py_ssize_t n, char** out) {
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* v = PySequence_GetItem(views, i);
+    PyObject* p = v ? PyObject_CallMethodObjArgs(v, s_data_ptr, NULL) : NULL;
+    Py_XDECREF(v);
+    if (!p) return -1;
+    out[i] = (char*)PyLong_AsVoidPtr(p);
+    Py_DECREF(p);
+    if (PyErr_Occurred()) return -1;
+  }
+  return 0;
+}
+
+/* copy_samples(views, counts, dtype) -> bytes: the views' elements, concatenated. */
+static PyObject* fast_copy_samples(PyObject* self, PyObject* args) {
+  (void)self;
+  PyObject *views, *counts;
+  int dtype;
+  if (!PyArg_ParseTuple(args, "OOi", &views, &counts, &dtype)) return NULL;
+  const Py_ssize_t n = PySequence_Size(views);
+  if (n < 0 || PySequence_Size(counts) != n) return NULL;
+  char** ptrs = PyMem_Malloc(sizeof(char*) * (size_t)(n ? n : 1));
+  Py_ssize_t* cnt = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+  PyObject* out = NULL;
+  if (!ptrs || !cnt) {
+    PyErr_NoMemory();
+    goto done;
+  }
+  Py_ssize_t total = 0;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* c = PySequence_GetItem(counts, i);
+    cnt[i] = c ? PyLong_AsSsize_t(c) : -1;
+    Py_XDECREF(c);
+    if (cnt[i] < 0) goto done;
+    total += cnt[i];
+  }
+  if (view_pointers(views, n, ptrs) != 0) goto done;
+  const Py_ssize_t es = dtype_size(dtype);
+  out = PyBytes_FromStringAndSize(NULL, total * es);
+  if (!out) goto done;
+  char* dst = PyBytes_AsString(out);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    memcpy(dst, ptrs[i], (size_t)(cnt[i] * es));
+    dst += cnt[i] * es;
+  }
+done:
+  PyMem_Free(ptrs);
+  PyMem_Free(cnt);
+  return out;
+}
+
+/* sample_ratios(views, counts, dtype, before, group_ends) -> [||after - before|| / ||before||]
+ * per group; group_ends: the index of the view after each group's last. */
+static PyObject* fast_sample_ratios(PyObject* self, PyObject* args) {
+  (void)self;
+  PyObject *views, *counts, *before, *ends;
+  int dtype;
+  if (!PyArg_ParseTuple(args, "OOiSO", &views, &counts, &dtype, &before, &ends)) return NULL;
+  const Py_ssize_t n = PySequence_Size(views), groups = PySequence_Size(ends);
+  if (n < 0 || groups < 0 || PySequence_Size(counts) != n) return NULL;
+  const Py_ssize_t es = dtype_size(dtype);
+  char** ptrs = PyMem_Malloc(sizeof(char*) * (size_t)(n ? n : 1));
+  PyObject* result = NULL;
+  if (!ptrs) return PyErr_NoMemory();
+  if (view_pointers(views, n, ptrs) != 0) goto done;
+  result = PyList_New(groups);
+  if (!result) goto done;
+  const char* b = PyBytes_AsString(before);
+  const Py_ssize_t blen = PyBytes_Size(before);
+  Py_ssize_t view = 0, offset = 0;
+  for (Py_ssize_t g = 0; g < groups; ++g) {
+    PyObject* e = PySequence_GetItem(ends, g);
+    const Py_ssize_t end = e ? PyLong_AsSsize_t(e) : -1;
+    Py_XDECREF(e);
+    if (end < view || end > n) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "sample_ratios: bad group ends");
+      Py_CLEAR(result);
+      goto done;
+    }
+    double d2 = 0, w2 = 0;
+    for (; view < end; ++view) {
+      PyObject* c = PySequence_GetItem(counts, view);
+      const Py_ssize_t k = c ? PyLong_AsSsize_t(c) : -1;
+      Py_XDECREF(c);
+      if (k < 0 || (offset + k) * es > blen) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "sample_ratios: the snapshot is too short");
+        Py_CLEAR(result);
+        goto done;
+      }
+      const char* bv = b + offset * es;
+      for (Py_ssize_t i = 0; i < k; ++i) {
+        const double w = element(bv, dtype, i), d = element(ptrs[view], dtype, i) - w;
+        d2 += d * d;
+        w2 += w * w;
+      }
+      offset += k;
+    }
+    PyList_SetItem(result, g, PyFloat_FromDouble(sqrt(d2) / sqrt(w2)));
+  }
+done:
+  PyMem_Free(ptrs);
+  return result;
 }
 
 /* push(kind, name, type) / pop(): the module scopes, without ctypes' argument conversion. */
@@ -253,6 +421,7 @@ static PyObject* fast_init(PyObject* self, PyObject* args) {
   if (!h) Py_RETURN_FALSE;
   check_fn c = (check_fn)dlsym(h, "nantrace_check");
   scan_many_fn s = (scan_many_fn)dlsym(h, "nantrace_scan_many");
+  norm_many_fn nm = (norm_many_fn)dlsym(h, "nantrace_norm_many");
   push_fn pu = (push_fn)dlsym(h, "nantrace_scope_push");
   pop_fn po = (pop_fn)dlsym(h, "nantrace_scope_pop");
   dlclose(h); /* the binding's own handle keeps the library mapped */
@@ -268,6 +437,7 @@ static PyObject* fast_init(PyObject* self, PyObject* args) {
   g_strided = strided;
   g_check = c;
   g_scan_many = s;
+  g_norm_many = nm;
   g_push = pu;
   g_pop = po;
   Py_RETURN_TRUE;
@@ -279,6 +449,11 @@ static PyMethodDef methods[] = {
      "check(phase, role, path, mtype, op, name, tensor) -> int (-2: take the Python path)"},
     {"scan_many", (PyCFunction)fast_scan_many, METH_O,
      "scan_many(tensors) -> (count holding NaN/Inf, first index) or None"},
+    {"norm_many", (PyCFunction)fast_norm_many, METH_O,
+     "norm_many(tensors) -> (count holding NaN/Inf, first index, sum of squares) or None"},
+    {"copy_samples", (PyCFunction)fast_copy_samples, METH_VARARGS, "copy_samples(views, counts, dtype) -> bytes"},
+    {"sample_ratios", (PyCFunction)fast_sample_ratios, METH_VARARGS,
+     "sample_ratios(views, counts, dtype, before, group_ends) -> [ratio per group]"},
     {"push", (PyCFunction)(void (*)(void))fast_push, METH_FASTCALL, "push(kind, name, type)"},
     {"pop", (PyCFunction)fast_pop, METH_NOARGS, "pop()"},
     {"configure_hooks", (PyCFunction)module_hooks_configure, METH_VARARGS,

@@ -332,7 +332,8 @@ History known_history(const std::string& name) {
   if (name == "grad_norm")
     return {"Gradient norm per step", "grad norm",
             "A norm that grows step after step before the fault points to divergence; a steady one to an overflow "
-            "local to one op.", "", INFINITY};
+            "local to one op. Read at every optimizer step, or every 4th under a GradScaler (which checks every "
+            "gradient itself).", "", INFINITY};
   if (name == "lr")
     return {"Learning rate per step", "lr", "The learning rate in use, which the advice on lowering it starts from.", "",
             INFINITY};

@@ -1,5 +1,6 @@
 // The C ABI (include/nantrace/nantrace.h). Every function catches everything: nothing
 // nantrace does may throw into the host. A failure is logged once and the call degrades.
+#include <cmath>
 #include <exception>
 #include <string>
 
@@ -83,6 +84,14 @@ NT_API int32_t nantrace_scan_many(const nt_tensor* tensors, int32_t n, int32_t* 
   if (first_bad) *first_bad = -1;
   if (n < 0 || (n > 0 && !tensors)) return -1;
   return guarded("scan_many", int32_t(-1), [&] { return nantrace::scan_many_on_cpu(tensors, n, first_bad); });
+}
+
+NT_API int32_t nantrace_norm_many(const nt_tensor* tensors, int32_t n, double* sum_squares, int32_t* first_bad) {
+  if (first_bad) *first_bad = -1;
+  if (sum_squares) *sum_squares = NAN;
+  if (n < 0 || (n > 0 && !tensors)) return -1;
+  return guarded("norm_many", int32_t(-1),
+                 [&] { return nantrace::norm_many_on_cpu(tensors, n, sum_squares, first_bad); });
 }
 
 NT_API void nantrace_scalar(const char* name, double value) {

@@ -468,7 +468,7 @@ void Runtime::event(int32_t kind, const std::string& name, const std::string& de
   item.event.step = step_.load();
   item.event.ts_ns = now_ns();
   item.event.kind = kind;
-  item.event.name = redact(name);
+  item.event.name = redacted_name_locked(name);
   item.event.detail_json = detail;
   if (kind == NT_EVENT_CHECKPOINT || kind == NT_EVENT_CHECK_MODE || kind == NT_EVENT_WARNING || kind == NT_EVENT_CONFIG) {
     nlohmann::json args = nlohmann::json::parse(detail.empty() ? "{}" : detail, nullptr, false);
@@ -477,6 +477,15 @@ void Runtime::event(int32_t kind, const std::string& name, const std::string& de
   }
   sequencer_.put(sequencer_.reserve(), std::move(item));
   drain_locked();
+}
+
+// Event names repeat every step ("AdamW#0", "GradScaler"): redaction (regular expressions,
+// several microseconds) is done once per distinct name.
+const std::string& Runtime::redacted_name_locked(const std::string& name) {
+  auto it = redacted_names_.find(name);
+  if (it != redacted_names_.end()) return it->second;
+  if (redacted_names_.size() >= 4096) redacted_names_.clear();
+  return redacted_names_.emplace(name, redact(name)).first->second;
 }
 
 bool Runtime::origin_found() {

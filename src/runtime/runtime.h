@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/analyzer.h"
@@ -83,6 +84,8 @@ class Runtime
   // renamed when finishing fails.
   void finish_trace_locked();
 
+  const std::string& redacted_name_locked(const std::string& name);
+  std::unordered_map<std::string, std::string> redacted_names_;  // event name -> redacted (bounded)
   std::mutex mu_;
   std::atomic<bool> active_{false};
   std::atomic<bool> stopped_{false};

@@ -1,5 +1,8 @@
 #include "runtime/scan_dispatch.h"
 
+#include <cmath>
+
+#include "core/sum_squares.h"
 #include "runtime/abi_records.h"
 
 namespace nantrace {
@@ -27,6 +30,32 @@ int32_t scan_many_on_cpu(const nt_tensor* tensors, int32_t n, int32_t* first_bad
       if (bad++ == 0 && first_bad) *first_bad = i;
     }
   }
+  return bad;
+}
+
+int32_t norm_many_on_cpu(const nt_tensor* tensors, int32_t n, double* sum_squares, int32_t* first_bad) {
+  for (int32_t i = 0; i < n; ++i) {
+    const nt_tensor& t = tensors[i];
+    if (t.device_type != NT_DEVICE_CPU || !abi_tensor_supported(t) || !scan_view_is_scannable(tensor_view_from_abi(t)))
+      return -1;
+  }
+  int32_t bad = 0;
+  double total = 0;
+  ScanOptions fast;
+  fast.histogram = false;
+  for (int32_t i = 0; i < n; ++i) {
+    const TensorView v = tensor_view_from_abi(tensors[i]);
+    const double s = sum_of_squares(v);
+    if (std::isfinite(s)) {
+      total += s;
+      continue;
+    }
+    // float32 and half squares cannot overflow a double; a float64 tensor's may.
+    const bool nonfinite = v.dtype != DType::F64 || has_nonfinite(scan(v, fast));
+    if (nonfinite && bad++ == 0 && first_bad) *first_bad = i;
+    total = INFINITY;
+  }
+  if (sum_squares) *sum_squares = bad ? NAN : total;
   return bad;
 }
 

@@ -25,6 +25,11 @@ std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role, bool n
 // is not a scannable CPU tensor (nothing is claimed then).
 int32_t scan_many_on_cpu(const nt_tensor* tensors, int32_t n, int32_t* first_bad);
 
+// nantrace_norm_many: the same answer, and the total sum of squares (NaN unless all are finite),
+// from one pass per tensor (sum_of_squares); a float64 sum that overflowed is told from NaN/Inf
+// by the scanner.
+int32_t norm_many_on_cpu(const nt_tensor* tensors, int32_t n, double* sum_squares, int32_t* first_bad);
+
 #ifdef NANTRACE_HAVE_CUDA
 // The device scanner's request for the tensor of check `seq`.
 cuda::ScanRequest device_scan_request(const nt_tensor& t, uint64_t seq);

@@ -629,7 +629,7 @@ class UpdateRatioTest(InstalledTest):
             self.assertAlmostEqual(g, w, places=5)
 
     def test_a_large_parameter_is_estimated_from_its_sample(self):
-        big = nn.Linear(256, 256)  # 65536 weights: a strided sample of 4096
+        big = nn.Linear(256, 256)  # 65536 weights: a sample of four chunks of 256
         opt = torch.optim.Adam(big.parameters(), lr=1.0)
         loss = big(torch.randn(4, 256)).sum()
         loss.backward()

@@ -98,6 +98,7 @@ _SIGNATURES = {
     "nantrace_event": ([_c.c_int32, _c.c_char_p, _c.c_char_p], None),
     "nantrace_origin_found": ([], _c.c_int),
     "nantrace_scan_many": ([_c.c_void_p, _c.c_int32, _c.POINTER(_c.c_int32)], _c.c_int32),
+    "nantrace_norm_many": ([_c.c_void_p, _c.c_int32, _c.POINTER(_c.c_double), _c.POINTER(_c.c_int32)], _c.c_int32),
     "nantrace_finding_json": ([], _c.c_char_p),
 }
 
@@ -178,6 +179,14 @@ class Binding:
         if self.fast is None:
             return None
         return self.fast.scan_many(tensors)
+
+    def norm_many(self, tensors):
+        """scan_many's answer and the tensors' total sum of squares (NaN unless all are finite):
+        an optimizer's gradient check and global norm in one library call; None without the
+        extension or for device tensors."""
+        if self.fast is None:
+            return None
+        return self.fast.norm_many(tensors)
 
     def start(self, frontend):
         return self._lib.nantrace_start(_b(frontend))

@@ -379,12 +379,9 @@ _grad_checks = {}  # (path, output name) -> GradCheck, reused every step
 
 
 class GradCheck:
-    """Checks the gradient arriving at one module output in backward. One object per (module
-    path, output name), made once and registered again at every forward: building a closure per
-    output per step cost more than the check itself. Registered as a pre-hook of the output's
-    autograd node (`grad_fn.register_prehook`, which costs half what a tensor hook does), it
-    is given the node's output gradients and checks its output's, number 0; a leaf output (no
-    node) gets a tensor hook (on_grad)."""
+    """Checks the gradient arriving at one module output in backward: a tensor hook. One object
+    per (module path, output name), made once and registered again at every forward: building a
+    closure per output per step cost more than the check itself (see _hook_gradient)."""
 
     __slots__ = ("path", "mtype", "name", "finite")
 
@@ -392,11 +389,7 @@ class GradCheck:
         self.path, self.mtype, self.name = path, mtype, name
         self.finite = False  # the gradient of its latest registration was checked finite
 
-    def __call__(self, grad_outputs):
-        self.on_grad(grad_outputs[0] if grad_outputs else None)
-        return None
-
-    def on_grad(self, grad):
+    def __call__(self, grad):
         if _guard.off("backward"):
             return None
         try:
@@ -411,27 +404,25 @@ class GradCheck:
         return None
 
 
-class _NthGrad:
-    """A node pre-hook for an output that is not its node's first (a chunk of `x.chunk(2)`)."""
-
-    __slots__ = ("check", "nr")
-
-    def __init__(self, check, nr):
-        self.check, self.nr = check, nr
-
-    def __call__(self, grad_outputs):
-        self.check.on_grad(grad_outputs[self.nr] if self.nr < len(grad_outputs) else None)
-        return None
+_HOOK_KEY = -1  # our key in a tensor's hook dict: torch's own handles count up from 0
 
 
 def _hook_gradient(t, h):
-    """Have `h` check the gradient that arrives at output `t` in backward; returns t's node."""
+    """Have `h` check the gradient that arrives at output `t` in backward; returns t's node.
+
+    What `Tensor.register_hook` does, without the RemovableHandle it builds and we never use
+    (that handle was most of a module's backward cost): a hook dict on the tensor, registered
+    with its node. A tensor that already has hooks (the script's own) and a leaf get the public
+    call, so nothing of the script's is replaced."""
     node = t.grad_fn
-    if node is None:
-        t.register_hook(h.on_grad)  # a leaf that requires grad (a module returning a parameter)
-        return None
-    nr = t.output_nr
-    node.register_prehook(h if nr == 0 else _NthGrad(h, nr))
+    if node is not None and t._backward_hooks is None:
+        try:
+            t._backward_hooks = {_HOOK_KEY: h}
+            node._register_hook_dict(t)
+            return node
+        except Exception:  # noqa: BLE001 - another torch: the public call below
+            t._backward_hooks = None
+    t.register_hook(h)
     return node
 
 

@@ -34,6 +34,7 @@ class _ThreadState(threading.local):
     never set raises nothing (the extension's hooks read them on every module call)."""
     stack = None
     suspended = False
+    scaler_checked = False  # inside GradScaler.step, which checked the gradients
 
 
 tls = _ThreadState()

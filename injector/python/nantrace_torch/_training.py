@@ -176,23 +176,29 @@ def _check_params(opt):
 def _check_all(tensors, sites, phase, want_norm):
     """Whether any of the optimizer's tensors holds NaN/Inf, and (want_norm) their global norm.
 
-    With a norm wanted (gradients): one fused norm (a NaN or Inf anywhere makes it non-finite),
-    which measured as cheap as any scan on CPU and gives the norm exactly. Without (parameters):
-    one library call scans every CPU tensor (the extension's scan_many, nothing recorded). When
-    all are finite, the per-tensor checks (one library call each, the bulk of an optimizer
-    step's cost) are skipped: finite optimizer-phase checks carry nothing the analysis uses.
-    Otherwise, or for CUDA tensors, the per-tensor path runs in parameter order, so the first
-    bad tensor is still the one named."""
+    CPU tensors, with the extension: one library call reads them all, nothing recorded
+    (norm_many for gradients: one pass that sums the squares in double, whose finiteness is the
+    tensors'; scan_many for parameters). Otherwise one fused norm (a NaN or Inf anywhere makes it
+    non-finite). When all are finite, the per-tensor checks (one library call each, the bulk of
+    an optimizer step's cost) are skipped: finite optimizer-phase checks carry nothing the
+    analysis uses. Otherwise, or for CUDA tensors, the per-tensor path runs in parameter order,
+    so the first bad tensor is still the one named."""
     api = R.api
-    scanned = api.scan_many(tensors) if tensors and not want_norm else None
-    if scanned is not None and scanned[0] == 0:
+    norm = None
+    if not tensors:
         return False, None
-    if len(tensors) != sum(1 for t in tensors if eligible(t)):
-        sites = [s for t, s in zip(tensors, sites) if eligible(t)]
-        tensors = [t for t in tensors if eligible(t)]
-    norm = _fused_norm(tensors) if scanned is None or want_norm else None
-    if scanned is None and norm is not None and math.isfinite(norm):
-        return False, norm
+    scanned = api.norm_many(tensors) if want_norm else api.scan_many(tensors)
+    if scanned is not None and scanned[0] == 0:
+        return False, (math.sqrt(scanned[2]) if want_norm and math.isfinite(scanned[2]) else None)
+    if scanned is None:
+        if len(tensors) != sum(1 for t in tensors if eligible(t)):
+            sites = [s for t, s in zip(tensors, sites) if eligible(t)]
+            tensors = [t for t in tensors if eligible(t)]
+        norm = _fused_norm(tensors)
+        if norm is not None and math.isfinite(norm):
+            return False, norm
+    elif want_norm:
+        norm = float("nan")
     if (scanned is not None or norm is not None) and api.origin_found():
         # After the fault, weights and gradients full of NaN say nothing new: the scan (or the
         # fused norm) still says the step is non-finite, the per-tensor checks are spared.
@@ -284,10 +290,26 @@ def _opt_pre(opt, args, kwargs):
     return None
 
 
+# Sampled optimizer-side reads (issue 17; docs/architecture.md, "What is sampled"): a
+# GradScaler's step has already checked every gradient (the optimizer steps only when it found
+# no Inf/NaN), so then only the gradient norm is read, every _NORM_EVERY-th step; parameters
+# get their full scan every _NORM_EVERY-th step and at once when the update-ratio sample of the
+# step shows anything unusual, every step when they are half precision.
+_NORM_EVERY = 4
+
+
+def _sampled_step():
+    step = R.counter.step
+    return step <= 1 or step % _NORM_EVERY == 0
+
+
 def _before_update(opt):
     """The gradients an optimizer is about to use (or used), checked, with the lr and norm."""
     api = R.api
-    bad, gn, grads = _check_grads(opt, B.PHASE_OPTIMIZER_GRAD)
+    if getattr(R.tls, "scaler_checked", False) and not _sampled_step():
+        bad, gn, grads = False, None, ()  # GradScaler found them finite; no norm this step
+    else:
+        bad, gn, grads = _check_grads(opt, B.PHASE_OPTIMIZER_GRAD)
     if bad:
         R.switch_full_checks("non-finite gradient before an optimizer step")
     lr = _lr(opt)
@@ -314,8 +336,8 @@ def _opt_post(opt, args, kwargs):
         R.set_phase(B.PHASE_FORWARD)
         R.optimizer_step_done(id(opt))
     api = R.api
-    _update_ratio.after_step(opt)
-    if _check_params(opt):
+    unusual = _update_ratio.after_step(opt)
+    if (unusual is not False or _sampled_step()) and _check_params(opt):
         R.switch_full_checks("non-finite parameter after an optimizer step")
     api.event(B.EVENT_OPTIMIZER_STEP, _label(opt), R.dumps({"lr": _lr(opt), "skipped": False}))
     return None
@@ -361,7 +383,15 @@ def _wrap_scaler_scale(orig):
 def _wrap_scaler_step(orig):
     def step(self, optimizer, *args, **kwargs):
         before = _post_count.get(id(optimizer), 0)
-        out = orig(self, optimizer, *args, **kwargs)
+        # The optimizer steps inside only when the scaler found every gradient finite: its
+        # hooks need not read them again (_before_update).
+        tls = R.tls
+        prev = tls.scaler_checked
+        tls.scaler_checked = bool(getattr(self, "_enabled", True))
+        try:
+            out = orig(self, optimizer, *args, **kwargs)
+        finally:
+            tls.scaler_checked = prev
         _after_scaler_step(self, optimizer, before)
         return out
     return step

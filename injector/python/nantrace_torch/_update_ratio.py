@@ -4,10 +4,10 @@ the learning rate is too high and one step can throw the model out of range).
 
 Measured on a fixed sample of each parameter: every element of a small one (up to _SAMPLE),
 four chunks of _CHUNK elements spread over a large one, taken as views so the step's in-place
-update shows through them. All of them are copied by one `torch.cat` into a flat buffer
-before the step and again after it: one subtraction and one norm per group follow. (The
-earlier per-tensor fused ops cost a dispatch per parameter each, most of an optimizer step's
-overhead on CPU: issue 17.) The sample's ratio estimates the whole parameter's (an optimizer
+update shows through them. On CPU with the extension their bytes are copied before the step
+and the norms summed in C after it (no torch op: a dozen dispatches per step cost more than
+the arithmetic, issue 17); otherwise one `torch.cat` into a flat buffer before and after the
+step, one subtraction and one norm per group. The sample's ratio estimates the whole parameter's (an optimizer
 moves elements alike; Adam almost uniformly). CPU values are read at once; device values come
 back through the read-back queue, never waited for, and are recorded at the step they belong to.
 """
@@ -16,12 +16,14 @@ import weakref
 
 import torch
 
+from . import _binding as B
 from . import _guard
 from . import _runtime as R
-from ._tensors import Pending, Readback, ReadbackQueue
+from ._tensors import DTYPE_CODES as _DTYPE_CODES, Pending, Readback, ReadbackQueue
 
-_SAMPLE = 4096
-_CHUNK = 1024
+_UNUSUAL = 0.1  # an update of a tenth of the weights' norm: the core's kDivergentUpdateRatio
+_SAMPLE = 1024
+_CHUNK = 256
 _plans = weakref.WeakKeyDictionary()  # optimizer -> Plan, rebuilt when its params change
 _before = {}                          # id(optimizer) -> Plan whose `before` holds this step's snapshot
 _pending = ReadbackQueue(8)           # Pending(step, Readback of per-group ratios), device tensors
@@ -52,16 +54,20 @@ def sample_views(t):
 
 
 class Plan:
-    """An optimizer's sample: the views, where each group's elements lie in the flat buffer,
-    and the buffers (one dtype and device, else no plan)."""
+    """An optimizer's sample: the views, where each group's elements lie in the flat buffer
+    (bounds) and where its views end (ends), and the buffers (one dtype and device, else no
+    plan). CPU plans with the extension keep their snapshot as bytes instead (fast_*)."""
 
-    __slots__ = ("key", "views", "bounds", "before", "after")
+    __slots__ = ("key", "views", "bounds", "before", "after", "counts", "ends", "code", "snapshot")
 
-    def __init__(self, key, views, bounds, like):
-        self.key, self.views, self.bounds = key, views, bounds
-        n = sum(v.numel() for v in views)
+    def __init__(self, key, views, bounds, ends, like):
+        self.key, self.views, self.bounds, self.ends = key, views, bounds, ends
+        self.counts = tuple(v.numel() for v in views)
+        n = sum(self.counts)
         self.before = torch.empty(n, dtype=like.dtype, device=like.device)
         self.after = torch.empty(n, dtype=like.dtype, device=like.device)
+        self.code = _DTYPE_CODES.get(like.dtype) if like.is_cpu else None
+        self.snapshot = None
 
 
 def _plan_of(opt):
@@ -69,7 +75,7 @@ def _plan_of(opt):
     plan = _plans.get(opt)
     if plan is not None and plan.key == key:
         return plan
-    views, bounds, start = [], [], 0
+    views, bounds, ends, start = [], [], [], 0
     for g in opt.param_groups:
         n = 0
         for p in g.get("params", ()):
@@ -79,10 +85,11 @@ def _plan_of(opt):
                     n += v.numel()
         if n:
             bounds.append((start, start + n))
+            ends.append(len(views))
             start += n
     plan = None
     if views and len({(v.dtype, v.device) for v in views}) == 1:
-        plan = Plan(key, views, bounds, views[0])
+        plan = Plan(key, views, bounds, tuple(ends), views[0])
     _plans[opt] = plan if plan is not None else _NoPlan(key)
     return plan
 
@@ -102,19 +109,35 @@ def before_step(opt):
     plan = _plan_of(opt)
     if not isinstance(plan, Plan):
         return
-    with R.hooks_suspended(), torch.no_grad():
-        torch.cat(plan.views, out=plan.before)
+    fast = getattr(R.api, "fast", None)
+    if fast is not None and plan.code is not None:
+        plan.snapshot = fast.copy_samples(plan.views, plan.counts, plan.code)
+    else:
+        plan.snapshot = None
+        with R.hooks_suspended(), torch.no_grad():
+            torch.cat(plan.views, out=plan.before)
     _before[id(opt)] = plan
+
+
+_HALF_CODES = (B.DTYPE_F16, B.DTYPE_BF16)
 
 
 @_guard.guarded("update_ratio")
 def after_step(opt):
     """The step returned: record ||update|| / ||weights|| of each group as "update_ratio"
-    (several groups or optimizers: "update_ratio #2", ... in order)."""
+    (several groups or optimizers: "update_ratio #2", ... in order). Returns False when the
+    sample says the parameters need no full scan this step (full-precision weights, every
+    sampled value finite, every update below kDivergentUpdateRatio's 0.1); True (or None when
+    this hook is off) otherwise."""
     flush()
     plan = _before.pop(id(opt), None)
     if plan is None:
-        return
+        return True
+    if plan.snapshot is not None:  # CPU, with the extension: the arithmetic in C, no torch op
+        snap, plan.snapshot = plan.snapshot, None
+        ratios = R.api.fast.sample_ratios(plan.views, plan.counts, plan.code, snap, plan.ends)
+        _emit(ratios, None)
+        return plan.code in _HALF_CODES or not all(math.isfinite(r) and r < _UNUSUAL for r in ratios)
     with R.hooks_suspended(), torch.no_grad():
         torch.cat(plan.views, out=plan.after)
         delta = plan.after.sub_(plan.before)
@@ -127,8 +150,10 @@ def after_step(opt):
     if ratios.is_cuda:
         if not _pending.full():
             _pending.push(Pending(R.counter.step, Readback(ratios)))
-        return
-    _emit(ratios.tolist(), None)
+        return True
+    values = ratios.tolist()
+    _emit(values, None)
+    return plan.code in _HALF_CODES or not all(math.isfinite(r) and r < _UNUSUAL for r in values)
 
 
 def _ratios(delta, before, bounds, dtype):

@@ -61,5 +61,85 @@ TEST(ScanMany, StridedViewsReadOnlyTheirElements) {
   EXPECT_EQ(scan_many_on_cpu(&a.t, 1, nullptr), 0);
 }
 
+TEST(NormMany, SumsTheSquaresOfFiniteTensorsExactly) {
+  Buf a({1, 2, 3}), b({-4, 0.5f});
+  std::vector<nt_tensor> ts{a.t, b.t};
+  double ss = 0;
+  int32_t first = -1;
+  EXPECT_EQ(norm_many_on_cpu(ts.data(), 2, &ss, &first), 0);
+  EXPECT_DOUBLE_EQ(ss, 1 + 4 + 9 + 16 + 0.25);
+  EXPECT_EQ(first, -1);
+}
+
+TEST(NormMany, ANonFiniteTensorIsCountedAndTheSumIsNaN) {
+  Buf a({1, 2}), b({3, std::numeric_limits<float>::infinity()}), c({std::numeric_limits<float>::quiet_NaN()});
+  std::vector<nt_tensor> ts{a.t, b.t, c.t};
+  double ss = 0;
+  int32_t first = -1;
+  EXPECT_EQ(norm_many_on_cpu(ts.data(), 3, &ss, &first), 2);
+  EXPECT_EQ(first, 1);
+  EXPECT_TRUE(std::isnan(ss));
+}
+
+TEST(NormMany, LargeFloat32ValuesDoNotOverflowTheDoubleSum) {
+  // float32 squares past 3.4e38 overflow a float32 norm (the fused norm it replaces), not a double.
+  Buf a({3e30f, -3e30f});
+  double ss = 0;
+  EXPECT_EQ(norm_many_on_cpu(&a.t, 1, &ss, nullptr), 0);
+  EXPECT_NEAR(ss, 2 * 9e60, 2 * 9e60 * 1e-6);  // 3e30f itself is rounded
+}
+
+TEST(NormMany, HalfPrecisionAndFloat64AndStridedViews) {
+  // float16 1.0 (0x3c00), the smallest subnormal 2^-24 (0x0001), -2.0 (0xc000); bfloat16 3.0 (0x4040).
+  std::vector<uint16_t> h{0x3c00, 0x0001, 0xc000};
+  int64_t hs[1] = {3}, st[1] = {1};
+  nt_tensor th{};
+  th.data = h.data();
+  th.dtype = NT_DTYPE_F16;
+  th.ndim = 1;
+  th.sizes = hs;
+  th.strides = st;
+  th.device_type = NT_DEVICE_CPU;
+  double ss = 0;
+  EXPECT_EQ(norm_many_on_cpu(&th, 1, &ss, nullptr), 0);
+  EXPECT_DOUBLE_EQ(ss, 1.0 + std::ldexp(1.0, -48) + 4.0);
+  std::vector<uint16_t> b{0x4040};
+  int64_t bs[1] = {1};
+  nt_tensor tb = th;
+  tb.data = b.data();
+  tb.dtype = NT_DTYPE_BF16;
+  tb.sizes = bs;
+  EXPECT_EQ(norm_many_on_cpu(&tb, 1, &ss, nullptr), 0);
+  EXPECT_DOUBLE_EQ(ss, 9.0);
+  // float64 whose squares overflow a double is finite, not "non-finite".
+  std::vector<double> d{1e200, 2.0};
+  int64_t ds[1] = {2};
+  nt_tensor td = th;
+  td.data = d.data();
+  td.dtype = NT_DTYPE_F64;
+  td.sizes = ds;
+  EXPECT_EQ(norm_many_on_cpu(&td, 1, &ss, nullptr), 0);
+  EXPECT_TRUE(std::isinf(ss));
+  // Every other element of {1, NaN, 3, NaN}: 1 + 9.
+  Buf s({1, std::numeric_limits<float>::quiet_NaN(), 3, std::numeric_limits<float>::quiet_NaN()});
+  s.size[0] = 2;
+  s.stride[0] = 2;
+  EXPECT_EQ(norm_many_on_cpu(&s.t, 1, &ss, nullptr), 0);
+  EXPECT_DOUBLE_EQ(ss, 10.0);
+}
+
+TEST(NormMany, LongContiguousRunsMatchANaiveSum) {
+  std::vector<float> v(10007);
+  double naive = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = float(std::sin(double(i)) * 3.0);
+    naive += double(v[i]) * double(v[i]);
+  }
+  Buf a(v);
+  double ss = 0;
+  EXPECT_EQ(norm_many_on_cpu(&a.t, 1, &ss, nullptr), 0);
+  EXPECT_NEAR(ss, naive, naive * 1e-12);
+}
+
 }  // namespace
 }  // namespace nantrace
