@@ -238,6 +238,10 @@ NT_API void nantrace_scalar_at(const char* name, int64_t step, double value);
 /* A discrete event; detail_json may be NULL or a JSON object text. */
 NT_API void nantrace_event(int32_t kind, const char* name, const char* detail_json);
 
+/* A counter of this process's recording: "checks" (every check record so far),
+ * "nonfinite_checks"; -1 for an unknown key. For benchmarks and tests. */
+NT_API int64_t nantrace_stat(const char* key);
+
 /* 1 once a fault origin has been found (benign scaler skips do not count). */
 NT_API int nantrace_origin_found(void);
 /* JSON text of the current finding (or "{}"), owned by the library, valid until next call. Its

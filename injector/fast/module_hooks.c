@@ -162,26 +162,28 @@ static struct {
   PyObject* plain_types;    /* tuple of exact tensor types */
   PyObject* output_name;    /* b"output" */
   PyObject* tuple_names;    /* tuple of b"output[i]" */
+  PyObject* ordered_dict;   /* collections.OrderedDict: a tensor's hook dict must take weak references */
 } H;
 
 static PyObject *s_stack, *s_suspended, *s_started, *s_module_checks, *s_culprit, *s_paths, *s_version, *s_requires_grad,
-    *s_grad_fn, *s_entries, *s_finite, *s_mtype;
+    *s_grad_fn, *s_entries, *s_finite, *s_mtype, *s_backward_hooks, *s_register_hook_dict;
+static PyObject* g_hook_key; /* -1: _modules._HOOK_KEY */
 
 PyObject* module_hooks_configure(PyObject* self, PyObject* args) {
   (void)self;
-  PyObject* v[13];
-  if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOO", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-                        &v[9], &v[10], &v[11], &v[12]))
+  PyObject* v[14];
+  if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOO", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+                        &v[9], &v[10], &v[11], &v[12], &v[13]))
     return NULL;
   PyObject** dst[] = {&H.tls, &H.runtime, &H.investigation, &H.capture_armed, &H.transparent, &H.grad_checks,
                       &H.make_grad_check, &H.hook_gradient, &H.on_nonfinite, &H.grad_enabled, &H.plain_types,
-                      &H.output_name, &H.tuple_names};
+                      &H.output_name, &H.tuple_names, &H.ordered_dict};
   if (!PyDict_Check(v[4]) || !PyDict_Check(v[5]) || !PyTuple_Check(v[10]) || !PyBytes_Check(v[11]) ||
       !PyTuple_Check(v[12]) || PyTuple_Size(v[12]) < 8) {
     PyErr_SetString(PyExc_TypeError, "configure: unexpected argument types");
     return NULL;
   }
-  for (int i = 0; i < 13; ++i) {
+  for (int i = 0; i < 14; ++i) {
     Py_INCREF(v[i]);
     SET_OWNED(*dst[i], v[i]);
   }
@@ -199,7 +201,10 @@ PyObject* module_hooks_configure(PyObject* self, PyObject* args) {
   INTERN(s_entries, "entries");
   INTERN(s_finite, "finite");
   INTERN(s_mtype, "mtype");
+  INTERN(s_backward_hooks, "_backward_hooks");
+  INTERN(s_register_hook_dict, "_register_hook_dict");
 #undef INTERN
+  if (!g_hook_key && !(g_hook_key = PyLong_FromLong(-1))) return NULL;
   H.ready = module_hooks_frame_type() != NULL;
   Py_XDECREF(g_frame_type); /* module_hooks_frame_type added a reference for its caller */
   if (!H.ready) return NULL;
@@ -374,6 +379,35 @@ static int seen_before(PyObject* seen, PyObject* t, PyObject** weak_out) {
   return 0;
 }
 
+/* _modules._hook_gradient's common case: a node and no hook dict yet on the tensor: the dict
+ * {-1: h} set on it and registered with its node, as Tensor.register_hook does without the
+ * RemovableHandle. Anything else, or a failure, goes to the Python function. New reference to
+ * the node (or None), NULL with an error. */
+static PyObject* hook_dict(PyObject* t, PyObject* h) {
+  PyObject* node = PyObject_GetAttr(t, s_grad_fn);
+  if (!node) return NULL;
+  if (node != Py_None) {
+    PyObject* hooks = PyObject_GetAttr(t, s_backward_hooks);
+    const int free_slot = hooks == Py_None;
+    Py_XDECREF(hooks);
+    if (!hooks) PyErr_Clear();
+    if (free_slot) {
+      PyObject* d = PyObject_CallNoArgs(H.ordered_dict);
+      int ok = d && PyObject_SetItem(d, g_hook_key, h) == 0 && PyObject_SetAttr(t, s_backward_hooks, d) == 0;
+      Py_XDECREF(d);
+      PyObject* r = ok ? PyObject_CallMethodObjArgs(node, s_register_hook_dict, t, NULL) : NULL;
+      if (r) {
+        Py_DECREF(r);
+        return node;
+      }
+      PyErr_Clear();
+      if (ok && PyObject_SetAttr(t, s_backward_hooks, Py_None) != 0) PyErr_Clear();
+    }
+  }
+  Py_DECREF(node);
+  return PyObject_CallFunctionObjArgs(H.hook_gradient, t, h, NULL);
+}
+
 /* The gradient arriving at output t (named `name`) will be checked: GradCheck registered on
  * its autograd node, and the node remembered for a backward origin. 0, or -1 with an error. */
 static int hook_gradient(Frame* f, PyObject* t, PyObject* name, PyObject* wr, PyObject* margs, PyObject* kwargs) {
@@ -398,7 +432,7 @@ static int hook_gradient(Frame* f, PyObject* t, PyObject* name, PyObject* wr, Py
     h = owned;
   }
   int rc = PyObject_SetAttr(h, s_finite, Py_False);
-  PyObject* node = rc == 0 ? PyObject_CallFunctionObjArgs(H.hook_gradient, t, h, NULL) : NULL;
+  PyObject* node = rc == 0 ? hook_dict(t, h) : NULL;
   if (!node) rc = -1;
   if (rc == 0 && node != Py_None && f->nodes != Py_None) {
     PyObject* entries = PyObject_GetAttr(f->nodes, s_entries);
@@ -505,5 +539,187 @@ PyObject* module_hooks_post(PyObject* self, PyObject* const* args, Py_ssize_t na
   }
   Py_DECREF(f);
   if (rc != 0) return NULL;
+  Py_RETURN_TRUE;
+}
+
+
+/* ---- GradCheck: the gradient check at one module output, called by autograd (the Python
+ * class _modules.GradCheck, in C: same attributes, same behaviour) ---- */
+
+typedef struct {
+  PyObject_HEAD
+  PyObject *path, *mtype, *name;
+  char finite;
+} GradCheck;
+
+static PyTypeObject* g_gradcheck_type;
+
+static struct {
+  int ready;
+  PyObject* guard;          /* _guard: ._all_off, ._disabled */
+  PyObject* api_check;      /* R.api.check, for what the C path hands back */
+  PyObject* on_nonfinite;   /* _backward_origin.on_nonfinite_grad(check) */
+  PyObject* disable;        /* _guard.disable(kind, exc) */
+  PyObject* kind;           /* "backward" */
+} G;
+
+static PyObject *s_all_off, *s_disabled;
+
+static int gc_init(PyObject* self, PyObject* args, PyObject* kw) {
+  static char* names[] = {"path", "mtype", "name", NULL};
+  GradCheck* g = (GradCheck*)self;
+  PyObject *path, *mtype, *name;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO", names, &path, &mtype, &name)) return -1;
+  Py_INCREF(path);
+  Py_INCREF(mtype);
+  Py_INCREF(name);
+  SET_OWNED(g->path, path);
+  SET_OWNED(g->mtype, mtype);
+  SET_OWNED(g->name, name);
+  g->finite = 0;
+  return 0;
+}
+
+static int gc_traverse(PyObject* self, visitproc visit, void* arg) {
+  GradCheck* g = (GradCheck*)self;
+  Py_VISIT(g->path);
+  Py_VISIT(g->mtype);
+  Py_VISIT(g->name);
+  Py_VISIT((PyObject*)Py_TYPE(self));
+  return 0;
+}
+
+static int gc_clear(PyObject* self) {
+  GradCheck* g = (GradCheck*)self;
+  Py_CLEAR(g->path);
+  Py_CLEAR(g->mtype);
+  Py_CLEAR(g->name);
+  return 0;
+}
+
+static void gc_dealloc(PyObject* self) {
+  PyTypeObject* tp = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  gc_clear(self);
+  freefunc free_fn = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+  free_fn(self);
+  Py_DECREF(tp);
+}
+
+/* The hook is off when all hooks are, or when its kind was switched off after an error. */
+static int backward_off(void) {
+  if (attr_true(G.guard, s_all_off)) return 1;
+  PyObject* disabled = PyObject_GetAttr(G.guard, s_disabled);
+  if (!disabled) {
+    PyErr_Clear();
+    return 0;
+  }
+  const int off = PySet_Check(disabled) ? PySet_Contains(disabled, G.kind) == 1 : 0;
+  Py_DECREF(disabled);
+  return off;
+}
+
+/* What a failure inside does: one line and the backward checks off, never into autograd. */
+static void fail_backward(void) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  PyObject* r = PyObject_CallFunctionObjArgs(G.disable, G.kind, value ? value : Py_None, NULL);
+  Py_XDECREF(r);
+  PyErr_Clear();
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+}
+
+static PyObject* gc_call(PyObject* self, PyObject* args, PyObject* kw) {
+  (void)kw;
+  GradCheck* g = (GradCheck*)self;
+  PyObject* grad = PyTuple_Size(args) == 1 ? PyTuple_GetItem(args, 0) : NULL;
+  if (!grad || !G.ready || grad == Py_None || backward_off() || attr_true(H.tls, s_suspended)) Py_RETURN_NONE;
+  nt_tensor desc;
+  int64_t dims[32];
+  long r = -1;
+  const int d = fast_describe(grad, &desc, dims, dims + 16);
+  if (d == 0 && PyBytes_Check(g->path) && PyBytes_Check(g->mtype) && PyBytes_Check(g->name)) {
+    nt_site site;
+    site.phase = NT_PHASE_BACKWARD;
+    site.role = NT_ROLE_OUTPUT;
+    site.module_path = PyBytes_AsString(g->path);
+    site.module_type = PyBytes_AsString(g->mtype);
+    site.op = NULL;
+    site.tensor_name = PyBytes_AsString(g->name);
+    r = module_hooks_check(&site, &desc);
+  } else {
+    if (d < 0) PyErr_Clear();
+    PyObject* res = PyObject_CallFunction(G.api_check, "iiOOOOO", (int)NT_PHASE_BACKWARD, (int)NT_ROLE_OUTPUT, g->path,
+                                          g->mtype, Py_None, g->name, grad);
+    if (!res) {
+      fail_backward();
+      Py_RETURN_NONE;
+    }
+    r = PyLong_AsLong(res);
+    Py_DECREF(res);
+    if (PyErr_Occurred()) {
+      fail_backward();
+      Py_RETURN_NONE;
+    }
+  }
+  if (r == NT_FINITE) {
+    g->finite = 1;
+  } else if (r == NT_NONFINITE) {
+    PyObject* res = PyObject_CallFunctionObjArgs(G.on_nonfinite, self, NULL);
+    if (!res) fail_backward();
+    Py_XDECREF(res);
+  }
+  Py_RETURN_NONE;
+}
+
+static PyMemberDef gc_members[] = {
+    {"path", T_OBJECT_EX, offsetof(GradCheck, path), 0, NULL},
+    {"mtype", T_OBJECT_EX, offsetof(GradCheck, mtype), 0, NULL},
+    {"name", T_OBJECT_EX, offsetof(GradCheck, name), 0, NULL},
+    {"finite", T_BOOL, offsetof(GradCheck, finite), 0, NULL},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyType_Slot gc_slots[] = {
+    {Py_tp_init, (void*)gc_init},
+    {Py_tp_traverse, (void*)gc_traverse},
+    {Py_tp_clear, (void*)gc_clear},
+    {Py_tp_dealloc, (void*)gc_dealloc},
+    {Py_tp_call, (void*)gc_call},
+    {Py_tp_members, gc_members},
+    {Py_tp_doc, (void*)"The gradient check at one module output (nantrace_torch._modules.GradCheck, in C)."},
+    {0, NULL}};
+
+static PyType_Spec gc_spec = {"_nantrace_fast.GradCheck", sizeof(GradCheck), 0,
+                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, gc_slots};
+
+PyObject* module_hooks_gradcheck_type(void) {
+  if (!g_gradcheck_type) g_gradcheck_type = (PyTypeObject*)PyType_FromSpec(&gc_spec);
+  Py_XINCREF(g_gradcheck_type);
+  return (PyObject*)g_gradcheck_type;
+}
+
+/* configure_grad_checks(guard, api_check, on_nonfinite_grad, disable) -> True. After
+ * configure_hooks (the thread state comes from there). */
+PyObject* module_hooks_configure_grad(PyObject* self, PyObject* args) {
+  (void)self;
+  PyObject *guard, *api_check, *on_nonfinite, *disable;
+  if (!PyArg_ParseTuple(args, "OOOO", &guard, &api_check, &on_nonfinite, &disable)) return NULL;
+  if (!H.ready) {
+    PyErr_SetString(PyExc_RuntimeError, "configure_hooks first");
+    return NULL;
+  }
+  if (!s_all_off && !(s_all_off = PyUnicode_InternFromString("_all_off"))) return NULL;
+  if (!s_disabled && !(s_disabled = PyUnicode_InternFromString("_disabled"))) return NULL;
+  if (!G.kind && !(G.kind = PyUnicode_InternFromString("backward"))) return NULL;
+  PyObject* vals[] = {guard, api_check, on_nonfinite, disable};
+  PyObject** dst[] = {&G.guard, &G.api_check, &G.on_nonfinite, &G.disable};
+  for (int i = 0; i < 4; ++i) {
+    Py_INCREF(vals[i]);
+    SET_OWNED(*dst[i], vals[i]);
+  }
+  G.ready = 1;
   Py_RETURN_TRUE;
 }

@@ -19,3 +19,5 @@ PyObject* module_hooks_frame_type(void);
 PyObject* module_hooks_configure(PyObject* self, PyObject* args);
 PyObject* module_hooks_pre(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
 PyObject* module_hooks_post(PyObject* self, PyObject* const* args, Py_ssize_t nargs);
+PyObject* module_hooks_gradcheck_type(void);
+PyObject* module_hooks_configure_grad(PyObject* self, PyObject* args);

@@ -458,7 +458,9 @@ static PyMethodDef methods[] = {
     {"pop", (PyCFunction)fast_pop, METH_NOARGS, "pop()"},
     {"configure_hooks", (PyCFunction)module_hooks_configure, METH_VARARGS,
      "configure_hooks(tls, runtime, investigation, capture_armed, transparent_types, grad_checks, make_grad_check, "
-     "hook_gradient, on_nonfinite, grad_enabled, plain_types, output_name, tuple_names) -> True"},
+     "hook_gradient, on_nonfinite, grad_enabled, plain_types, output_name, tuple_names, ordered_dict) -> True"},
+    {"configure_grad_checks", (PyCFunction)module_hooks_configure_grad, METH_VARARGS,
+     "configure_grad_checks(guard, api_check, on_nonfinite_grad, disable) -> True"},
     {"pre", (PyCFunction)(void (*)(void))module_hooks_pre, METH_FASTCALL,
      "pre(module, args) -> True when the submodule's frame was pushed here (module_hooks.c)"},
     {"post", (PyCFunction)(void (*)(void))module_hooks_post, METH_FASTCALL,
@@ -482,6 +484,12 @@ PyMODINIT_FUNC PyInit__nantrace_fast(void) {
   PyObject* frame_type = module_hooks_frame_type();
   if (!frame_type || PyModule_AddObject(m, "Frame", frame_type) != 0) {
     Py_XDECREF(frame_type);
+    Py_DECREF(m);
+    return NULL;
+  }
+  PyObject* gc_type = module_hooks_gradcheck_type();
+  if (!gc_type || PyModule_AddObject(m, "GradCheck", gc_type) != 0) {
+    Py_XDECREF(gc_type);
     Py_DECREF(m);
     return NULL;
   }

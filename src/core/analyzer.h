@@ -49,6 +49,8 @@ class Analyzer {
   CheckOutcome finish();
 
   bool origin_found() const { return origin_.has_value(); }
+  uint64_t checks() const { return checks_; }
+  uint64_t nonfinite_checks() const { return nonfinite_checks_; }
   // The module whose inputs the frontend should capture when the fault recurs (device tensors
   // are checked asynchronously, so the origin is known only after its forward returned): the
   // origin's module for a value born in a forward, "" when capturing cannot add evidence (no

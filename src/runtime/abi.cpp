@@ -108,6 +108,11 @@ NT_API void nantrace_event(int32_t kind, const char* name, const char* detail_js
   guarded("event", 0, [&] { return rt().event(kind, str(name), str(detail_json)), 0; });
 }
 
+NT_API int64_t nantrace_stat(const char* key) {
+  if (!key) return -1;
+  return guarded("stat", int64_t(-1), [&] { return rt().stat(key); });
+}
+
 NT_API int nantrace_origin_found(void) {
   return guarded("origin_found", 0, [&] { return rt().origin_found() ? 1 : 0; });
 }

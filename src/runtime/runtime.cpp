@@ -488,6 +488,13 @@ const std::string& Runtime::redacted_name_locked(const std::string& name) {
   return redacted_names_.emplace(name, redact(name)).first->second;
 }
 
+int64_t Runtime::stat(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (key == "checks") return int64_t(analyzer_.checks());
+  if (key == "nonfinite_checks") return int64_t(analyzer_.nonfinite_checks());
+  return -1;
+}
+
 bool Runtime::origin_found() {
   if (!active()) return false;
   std::lock_guard<std::mutex> lock(mu_);

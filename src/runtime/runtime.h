@@ -50,6 +50,7 @@ class Runtime
   void scalar(const std::string& name, double value, int64_t step = -1);
   void event(int32_t kind, const std::string& name, const std::string& detail);
   bool origin_found();
+  int64_t stat(const std::string& key);  // nantrace_stat
   const char* finding_json();
   // After fork() in the child: this process records nothing (the parent owns the files).
   void on_fork_child();

@@ -95,6 +95,9 @@ class FakeApi:
         parsed = detail if kind == 0 else (json.loads(detail) if detail else None)
         self.events.append((self.step, kind, name.decode() if isinstance(name, bytes) else name, parsed))
 
+    def stat(self, key):
+        return len(self.checks) if key == "checks" else -1
+
     def origin_found(self):
         return 0
 

@@ -100,6 +100,7 @@ _SIGNATURES = {
     "nantrace_scan_many": ([_c.c_void_p, _c.c_int32, _c.POINTER(_c.c_int32)], _c.c_int32),
     "nantrace_norm_many": ([_c.c_void_p, _c.c_int32, _c.POINTER(_c.c_double), _c.POINTER(_c.c_int32)], _c.c_int32),
     "nantrace_finding_json": ([], _c.c_char_p),
+    "nantrace_stat": ([_c.c_char_p], _c.c_int64),
 }
 
 
@@ -107,6 +108,18 @@ def _b(s):
     if s is None or isinstance(s, bytes):
         return s
     return str(s).encode("utf-8", "replace")
+
+
+_names = {}  # series and event names, encoded once: they repeat every step
+
+
+def _name(s):
+    b = _names.get(s)
+    if b is None:
+        if len(_names) > 4096:
+            _names.clear()
+        b = _names[s] = _b(s)
+    return b
 
 
 class _Scratch:
@@ -149,6 +162,8 @@ class Binding:
         self.scope_push = lib.nantrace_scope_push
         self.scope_pop = lib.nantrace_scope_pop
         self.step_begin = lib.nantrace_step_begin
+        self._scalar = lib.nantrace_scalar
+        self._event = lib.nantrace_event
         self.origin_found = lib.nantrace_origin_found
         self.active = lib.nantrace_active
         self.stop = lib.nantrace_stop
@@ -213,13 +228,17 @@ class Binding:
         self._lib.nantrace_set_meta(_b(key), _b(value))
 
     def scalar(self, name, value):
-        self._lib.nantrace_scalar(_b(name), float(value))
+        self._scalar(_name(name), float(value))
 
     def scalar_at(self, name, step, value):
         self._lib.nantrace_scalar_at(_b(name), int(step), float(value))
 
     def event(self, kind, name, detail_json=None):
-        self._lib.nantrace_event(kind, _b(name), _b(detail_json))
+        self._event(kind, _name(name), _b(detail_json))
+
+    def stat(self, key):
+        """A counter of the library ("checks", "nonfinite_checks"), -1 for an unknown key."""
+        return self._lib.nantrace_stat(_b(key))
 
     def finding_json(self):
         s = self._lib.nantrace_finding_json()

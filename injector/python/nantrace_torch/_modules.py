@@ -2,6 +2,7 @@
 batches entering the root model, evidence and replay on the first non-finite forward output."""
 import json
 import sys
+from collections import OrderedDict
 from weakref import ref as _weakref
 
 import torch
@@ -417,7 +418,9 @@ def _hook_gradient(t, h):
     node = t.grad_fn
     if node is not None and t._backward_hooks is None:
         try:
-            t._backward_hooks = {_HOOK_KEY: h}
+            # An OrderedDict, as torch makes it: a hook the script registers on this tensor later
+            # takes a weak reference to the dict (a plain dict refuses one).
+            t._backward_hooks = OrderedDict(((_HOOK_KEY, h),))
             node._register_hook_dict(t)
             return node
         except Exception:  # noqa: BLE001 - another torch: the public call below
@@ -465,18 +468,25 @@ def _use_fast_hooks():
     (injector/fast/module_hooks.c) and hand anything else back to _pre_hook/_post_hook here,
     the one definition of what they do; frames become the extension's Frame type, which both
     sides read. Needs always_call (the Python hooks unwind forwards that raised)."""
-    global _fast_pre, _fast_post, Frame
+    global _fast_pre, _fast_post, Frame, GradCheck
     fast = getattr(R.api, "fast", None)
     if fast is None or not _always_called or not hasattr(fast, "configure_hooks"):
         return False
     try:
         fast.configure_hooks(R.tls, R, _investigation, _capture.armed, _transparent_types, _grad_checks,
                              _grad_check, _hook_gradient, _on_nonfinite_output, torch.is_grad_enabled,
-                             _PLAIN_TENSORS, _OUTPUT, tuple(_TUPLE_NAMES))
+                             _PLAIN_TENSORS, _OUTPUT, tuple(_TUPLE_NAMES), OrderedDict)
     except Exception:  # noqa: BLE001 - another extension build: the Python hooks do it all
         return False
     Frame = fast.Frame
     _fast_pre, _fast_post = fast.pre, fast.post
+    try:
+        fast.configure_grad_checks(_guard, R.api.check, _backward_origin.on_nonfinite_grad, _guard.disable)
+        if GradCheck is not fast.GradCheck:
+            GradCheck = fast.GradCheck
+            _grad_checks.clear()  # made by the Python class: made again as the extension's
+    except Exception:  # noqa: BLE001 - an extension without it: the Python class stays
+        pass
     return True
 
 

@@ -339,7 +339,12 @@ def _opt_post(opt, args, kwargs):
     unusual = _update_ratio.after_step(opt)
     if (unusual is not False or _sampled_step()) and _check_params(opt):
         R.switch_full_checks("non-finite parameter after an optimizer step")
-    api.event(B.EVENT_OPTIMIZER_STEP, _label(opt), R.dumps({"lr": _lr(opt), "skipped": False}))
+    lr = _lr(opt)
+    # Written out: json.dumps on every step cost more than the event (a rate that is not a finite
+    # number goes through dumps, which writes it as a string).
+    detail = ('{"lr": %r, "skipped": false}' % lr) if lr is not None and math.isfinite(lr) else \
+        R.dumps({"lr": lr, "skipped": False})
+    api.event(B.EVENT_OPTIMIZER_STEP, _label(opt), detail)
     return None
 
 

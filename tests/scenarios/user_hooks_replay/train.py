@@ -1,5 +1,6 @@
 """Scenario: a script that watches its own model: per-module forward hooks and a global forward
-hook count calls and record the largest activation, a full backward hook counts gradients, and
+hook count calls and record the largest activation (and hook the gradient at each output), a
+full backward hook counts gradients, and
 one module prints a debug line from its forward. The script prints
 its counts and records at the end: they must be the same with and without nantrace, whose
 replay of the culprit re-runs that module's forward (on a copy, without the user's hooks, with
@@ -42,10 +43,14 @@ def main():
     model = Net()
     calls, largest, grads = {}, {}, [0]
 
+    grad_seen = {}
+
     def count(name):
         def hook(mod, args, out):
             calls[name] = calls.get(name, 0) + 1
             largest[name] = max(largest.get(name, 0.0), float(out.detach().abs().nan_to_num(0.0).max()))
+            if out.requires_grad:  # the script watches the gradient at this output too
+                out.register_hook(lambda g: grad_seen.__setitem__(name, grad_seen.get(name, 0) + 1))
         return hook
 
     for name, m in model.named_modules():
@@ -66,7 +71,7 @@ def main():
         opt.step()
         print(step, round(loss.item(), 5), flush=True)
     handle.remove()
-    print("calls", sorted(calls.items()), "global", seen[0], "backward", grads[0])
+    print("calls", sorted(calls.items()), "global", seen[0], "backward", grads[0], "grad hooks", sorted(grad_seen.items()))
     print("largest", sorted((k, round(v, 4)) for k, v in largest.items()))
     print("rng", round(float(torch.rand(())), 6))
 
