@@ -249,13 +249,15 @@ PyObject* module_hooks_pre(PyObject* self, PyObject* const* args, Py_ssize_t nar
     Py_RETURN_FALSE; /* a type not yet classified */
   }
   if (transparent == Py_True) Py_RETURN_TRUE;
+  /* Op-level checks armed in one module (after a fault): that module's forward is the Python
+   * hook's (it enters the dispatch mode); every other module stays here. */
   PyObject* culprit = PyObject_GetAttr(H.investigation, s_culprit);
   if (!culprit) return NULL;
-  const int armed = culprit != Py_None;
-  Py_DECREF(culprit);
-  if (armed) Py_RETURN_FALSE;
   PyObject* st = stack_of_thread();
-  if (!st) Py_RETURN_FALSE;
+  if (!st) {
+    Py_DECREF(culprit);
+    Py_RETURN_FALSE;
+  }
   const Py_ssize_t depth = PyList_Size(st);
   PyObject* result = Py_False;
   if (depth > 0) {
@@ -268,13 +270,25 @@ PyObject* module_hooks_pre(PyObject* self, PyObject* const* args, Py_ssize_t nar
       if (!e && PyErr_Occurred()) {
         Py_XDECREF(paths);
         Py_DECREF(st);
+        Py_DECREF(culprit);
         return NULL;
       }
-      if (e && PyTuple_Check(e) && PyTuple_Size(e) == 2) {
+      int culprit_here = 0;
+      if (e && PyTuple_Check(e) && PyTuple_Size(e) == 2 && culprit != Py_None) {
+        culprit_here = PyObject_RichCompareBool(PyTuple_GetItem(e, 0), culprit, Py_EQ);
+        if (culprit_here < 0) {
+          Py_XDECREF(paths);
+          Py_DECREF(st);
+          Py_DECREF(culprit);
+          return NULL;
+        }
+      }
+      if (e && PyTuple_Check(e) && PyTuple_Size(e) == 2 && !culprit_here) {
         Frame* f = new_frame();
         if (!f) {
           Py_XDECREF(paths);
           Py_DECREF(st);
+          Py_DECREF(culprit);
           return NULL;
         }
         PyObject* vals[] = {module, PyTuple_GetItem(e, 0), PyTuple_GetItem(e, 1), parent->root, parent->info,
@@ -293,6 +307,7 @@ PyObject* module_hooks_pre(PyObject* self, PyObject* const* args, Py_ssize_t nar
         if (ok != 0) {
           Py_XDECREF(paths);
           Py_DECREF(st);
+          Py_DECREF(culprit);
           return NULL;
         }
         result = Py_True;
@@ -301,6 +316,7 @@ PyObject* module_hooks_pre(PyObject* self, PyObject* const* args, Py_ssize_t nar
     }
   }
   Py_DECREF(st);
+  Py_DECREF(culprit);
   Py_INCREF(result);
   return result;
 }

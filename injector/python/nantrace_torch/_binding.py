@@ -174,7 +174,11 @@ class Binding:
         file) when it loads and finds this library's ABI; otherwise stay on ctypes. Returns
         whether it is used. NANTRACE_FAST_PATH=0 keeps ctypes (tests compare the two)."""
         import os
-        if os.environ.get("NANTRACE_FAST_PATH", "1") == "0":
+        import sys
+        value = os.environ.get("NANTRACE_FAST_PATH", "1")
+        if value not in ("0", "1"):
+            sys.stderr.write("nantrace: NANTRACE_FAST_PATH=%r is not 0 or 1; the default (1) is used\n" % value[:40])
+        elif value == "0":
             return False
         try:
             from . import _nantrace_fast as fast
