@@ -34,6 +34,12 @@ with open(os.path.join(SCENARIO, "expected.json"), encoding="utf-8") as f:
     EXPECTED = json.load(f)
 with open(os.path.join(a.repo, "CMakeLists.txt"), encoding="utf-8") as f:
     VERSION = re.search(r"project\(nantrace VERSION ([0-9.]+)", f.read()).group(1)
+# The hot path's extension is built where the building Python (>= 3.10) has its headers, as it
+# has here: then the wheel and the install must carry it (docs/install.md).
+_INFO = subprocess.run([a.python, "-c", "import sys, sysconfig, os; print(sys.version_info >= (3, 10) and "
+                        "os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"],
+                       stdout=subprocess.PIPE).stdout.decode().strip()
+FAST_EXTENSION = ("nantrace/python/nantrace_torch/_nantrace_fast.abi3.so",) if _INFO == "True" else ()
 tmp = H.tempdir("install-" + a.part)
 work = os.path.join(tmp, "work")  # outside the repository
 os.makedirs(work)
@@ -99,7 +105,7 @@ def pip_part():
     names = subprocess.run([a.python, "-m", "zipfile", "-l", repaired[0]], stdout=subprocess.PIPE).stdout.decode()
     for want in ("nantrace/libnantrace.so", "nantrace/libnantrace_runtime.so", "nantrace/nantrace-merge",
                  "nantrace/python/sitecustomize.py", "nantrace/python/nantrace_torch/_training.py",
-                 "nantrace/cli.py", "nantrace.libs/libunwind"):
+                 "nantrace/cli.py", "nantrace.libs/libunwind") + FAST_EXTENSION:
         if want not in names:
             H.fail("the repaired wheel lacks %s:\n%s" % (want, names))
 
@@ -142,7 +148,7 @@ def cmake_part():
     for want in ("bin/nantrace", "include/nantrace/nantrace.h", "lib/nantrace/libnantrace.so",
                  "lib/nantrace/libnantrace_runtime.so", "lib/nantrace/nantrace-merge", "lib/nantrace/cli.py",
                  "lib/nantrace/python/sitecustomize.py", "lib/cmake/nantrace/nantraceConfig.cmake",
-                 "lib/cmake/nantrace/nantraceConfigVersion.cmake"):
+                 "lib/cmake/nantrace/nantraceConfigVersion.cmake") + tuple("lib/" + w for w in FAST_EXTENSION):
         if not os.path.exists(os.path.join(prefix, want)):
             H.fail("cmake --install did not install %s" % want)
     nantrace = os.path.join(prefix, "bin", "nantrace")
