@@ -12,20 +12,26 @@
 namespace nantrace {
 namespace {
 
-struct Buf {
-  std::vector<float> v;
+// A 1-D CPU tensor over `values` (any element type; `dtype` says how to read it).
+template <class T>
+struct Typed {
+  std::vector<T> v;
   int64_t size[1];
   int64_t stride[1] = {1};
   nt_tensor t{};
-  explicit Buf(std::vector<float> values) : v(std::move(values)) {
+  Typed(std::vector<T> values, int32_t dtype) : v(std::move(values)) {
     size[0] = int64_t(v.size());
     t.data = v.data();
-    t.dtype = NT_DTYPE_F32;
+    t.dtype = dtype;
     t.ndim = 1;
     t.sizes = size;
     t.strides = stride;
     t.device_type = NT_DEVICE_CPU;
   }
+};
+
+struct Buf : Typed<float> {
+  explicit Buf(std::vector<float> values) : Typed<float>(std::move(values), NT_DTYPE_F32) {}
 };
 
 TEST(ScanMany, AllFiniteIsZeroAndNoIndex) {
@@ -91,34 +97,16 @@ TEST(NormMany, LargeFloat32ValuesDoNotOverflowTheDoubleSum) {
 
 TEST(NormMany, HalfPrecisionAndFloat64AndStridedViews) {
   // float16 1.0 (0x3c00), the smallest subnormal 2^-24 (0x0001), -2.0 (0xc000); bfloat16 3.0 (0x4040).
-  std::vector<uint16_t> h{0x3c00, 0x0001, 0xc000};
-  int64_t hs[1] = {3}, st[1] = {1};
-  nt_tensor th{};
-  th.data = h.data();
-  th.dtype = NT_DTYPE_F16;
-  th.ndim = 1;
-  th.sizes = hs;
-  th.strides = st;
-  th.device_type = NT_DEVICE_CPU;
+  Typed<uint16_t> h({0x3c00, 0x0001, 0xc000}, NT_DTYPE_F16);
   double ss = 0;
-  EXPECT_EQ(norm_many_on_cpu(&th, 1, &ss, nullptr), 0);
+  EXPECT_EQ(norm_many_on_cpu(&h.t, 1, &ss, nullptr), 0);
   EXPECT_DOUBLE_EQ(ss, 1.0 + std::ldexp(1.0, -48) + 4.0);
-  std::vector<uint16_t> b{0x4040};
-  int64_t bs[1] = {1};
-  nt_tensor tb = th;
-  tb.data = b.data();
-  tb.dtype = NT_DTYPE_BF16;
-  tb.sizes = bs;
-  EXPECT_EQ(norm_many_on_cpu(&tb, 1, &ss, nullptr), 0);
+  Typed<uint16_t> b({0x4040}, NT_DTYPE_BF16);
+  EXPECT_EQ(norm_many_on_cpu(&b.t, 1, &ss, nullptr), 0);
   EXPECT_DOUBLE_EQ(ss, 9.0);
   // float64 whose squares overflow a double is finite, not "non-finite".
-  std::vector<double> d{1e200, 2.0};
-  int64_t ds[1] = {2};
-  nt_tensor td = th;
-  td.data = d.data();
-  td.dtype = NT_DTYPE_F64;
-  td.sizes = ds;
-  EXPECT_EQ(norm_many_on_cpu(&td, 1, &ss, nullptr), 0);
+  Typed<double> d({1e200, 2.0}, NT_DTYPE_F64);
+  EXPECT_EQ(norm_many_on_cpu(&d.t, 1, &ss, nullptr), 0);
   EXPECT_TRUE(std::isinf(ss));
   // Every other element of {1, NaN, 3, NaN}: 1 + 9.
   Buf s({1, std::numeric_limits<float>::quiet_NaN(), 3, std::numeric_limits<float>::quiet_NaN()});
