@@ -159,7 +159,12 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
     return r;
   }
   const CheckRecord& o = f.origin;
-  const std::string where = o.site.module_path.empty() ? std::string("the loss computation") : "`" + o.site.module_path + "`";
+  // A batch the script's own code computed (read from its autograd graph): the fix is in that
+  // code, before the model it enters, not in the model.
+  const bool code_before = o.site.phase == Phase::Input && f.op_source == "graph";
+  const std::string where = o.site.module_path.empty() ? std::string("the loss computation")
+                            : code_before ? "the code that computes `" + o.site.tensor_name + "` for `" + o.site.module_path + "`"
+                                          : "`" + o.site.module_path + "`";
   const std::string op = f.op.empty() ? std::string() : "`" + f.op + "`";
   const std::string base = op_base_name(f.op);
   const std::string dev = device_word(o);

@@ -172,6 +172,15 @@ static Classification classify_site(const FaultEvidence& e) {
   const bool has_inf = s.posinf_count + s.neginf_count > 0;
   const bool has_nan = s.nan_count > 0;
 
+  if (o.site.phase == Phase::Input && (!e.graph || e.graph_status != "pinned")) {
+    // A batch that arrived non-finite: data, unless the graph showed the script's own code
+    // making it (then the op rules below apply).
+    c.kind = FaultKind::BadInput;
+    c.explanation = "the batch entering the model already holds NaN/Inf (" + std::to_string(s.nan_count) + " NaN, " +
+                    std::to_string(s.posinf_count + s.neginf_count) + " Inf in " + o.site.tensor_name + ")";
+    if (e.graph && !e.graph_reason.empty()) c.explanation += "; in its autograd graph, " + e.graph_reason;
+    return c;
+  }
   if (e.graph && e.graph_status == "data") {
     // The autograd graph led to a tensor of the batch itself (the targets the loss uses).
     std::string op = "an op";
@@ -221,12 +230,6 @@ static Classification classify_site(const FaultEvidence& e) {
   const bool c_nan = culprit.stats.nan_count > 0;
   const std::vector<CheckRecord>& culprit_inputs = c.op_inputs.empty() ? e.inputs : c.op_inputs;
 
-  if (o.site.phase == Phase::Input) {
-    c.kind = FaultKind::BadInput;
-    c.explanation = "the batch entering the model already holds NaN/Inf (" + std::to_string(s.nan_count) + " NaN, " +
-                    std::to_string(s.posinf_count + s.neginf_count) + " Inf in " + o.site.tensor_name + ")";
-    return c;
-  }
   if (any_nonfinite(culprit_inputs)) {
     if (e.root_module && o.site.phase == Phase::Forward) {
       c.kind = FaultKind::BadInput;
@@ -334,6 +337,10 @@ static Classification classify_site(const FaultEvidence& e) {
     c.kind = FaultKind::Overflow;
     c.explanation = "non-finite output";
   }
+  if (o.site.phase == Phase::Input)  // pinned in the graph (above): the script's code made the batch
+    c.explanation = "the batch `" + o.site.tensor_name + "` entering `" + o.site.module_path +
+                    "` is not data: the script's own code computed it from values autograd tracked, and there " +
+                    c.explanation;
   // Loss-scale collapse: the forward pass overflows from the start, so GradScaler skips every
   // step and lowers the scale towards 0 without a single update. An overflow that appears
   // after real updates (the model grew into it) is reported as the overflow itself.

@@ -138,7 +138,9 @@ std::string title_line(const Report& r) {
   if (!f.found) return "# nantrace: no NaN or Inf seen\n";
   const Site& site = f.origin.site;
   std::string where;
-  if (!site.module_path.empty()) {
+  if (!site.module_path.empty() && site.phase == Phase::Input && f.op_source == "graph") {
+    where = " in the code that computes " + code(site.tensor_name) + " for " + code(site.module_path);
+  } else if (!site.module_path.empty()) {
     where = " in " + code(site.module_path);
     if (!site.module_type.empty()) where += " (" + code(site.module_type) + ")";
   } else if (f.backward) {

@@ -112,6 +112,15 @@ class GraphOriginTest(unittest.TestCase):
         self.assertEqual(pin.status, "untracked")
         self.assertIn("parameter", pin.reason)
 
+    def test_a_chunk_along_the_last_dim_is_recomputed(self):
+        # chunk(dim=-1) saves its dim as the unsigned bits of -1; the search reads it back as -1
+        # to recompute the chunk that fed exp (logvar * 2000 keeps no value of its own).
+        mu, logvar = torch.cat([self.out, self.out], dim=-1).chunk(2, dim=-1)
+        loss = torch.exp(logvar * 2000).mean()
+        pin = G.find(loss, known=[((self.out.grad_fn, 0), self.out)], finite_nodes=[self.out.grad_fn])
+        self.assertEqual((pin.status, pin.op), ("pinned", "aten::exp"))
+        self.assertTrue(finite(self.inputs(pin)["self"]))
+
     def test_not_determined_when_autograd_kept_no_value(self):
         # sub by a Python scalar keeps neither the scalar nor its result: sqrt's input is unknown.
         loss = torch.sqrt(((self.out - 1) ** 2).mean() - 1e6)

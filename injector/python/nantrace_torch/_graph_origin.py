@@ -113,6 +113,8 @@ class Search:
                 v = getattr(node, attr)
             except Exception:  # noqa: BLE001 - freed after a backward, or not readable
                 continue
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 1 << 63:
+                v -= 1 << 64  # a negative int64 (a dim of -1) comes back as its unsigned bits
             s[attr[len("_saved_"):]] = v
             for t in (v if isinstance(v, (tuple, list)) else (v,)):
                 if isinstance(t, torch.Tensor) and t.grad_fn is not None:
@@ -198,9 +200,12 @@ class Search:
     def _arguments(self, schema, saved, edges, depth):
         """(args, kwargs) for the overload `schema` from the node's saved values and the values
         of its input edges (the k-th tensor argument is the k-th edge: only trusted when their
-        numbers match), or None."""
+        numbers match; a lone tensor-list argument, as cat's and stack's, takes every edge), or
+        None."""
         tensor_args = [a for a in schema.arguments if _is_tensor_type(a.type)]
-        use_edges = len(tensor_args) == len(edges)
+        list_args = [a for a in schema.arguments if str(a.type) in _TENSOR_LISTS]
+        use_edges = len(tensor_args) == len(edges) and not list_args
+        list_edges = not tensor_args and len(list_args) == 1
         args, kwargs, k = [], {}, 0
         for a in schema.arguments:
             is_t = _is_tensor_type(a.type)
@@ -210,6 +215,9 @@ class Search:
             elif is_t and use_edges and edges[k][0] is not None:
                 v = self.value(edges[k][0], edges[k][1], depth + 1)
                 have = v is not None
+            elif list_edges and a is list_args[0] and all(e[0] is not None for e in edges):
+                v = [self.value(e[0], e[1], depth + 1) for e in edges]
+                have = all(x is not None for x in v)
             if is_t:
                 k += 1
             if not have:
@@ -266,6 +274,9 @@ def _output_meta(node, nr):
         return m.dtype, tuple(m.shape)
     except Exception:  # noqa: BLE001 - older torch
         return None
+
+
+_TENSOR_LISTS = ("List[Tensor]", "Tensor[]")
 
 
 def _is_tensor_type(ty):

@@ -239,19 +239,23 @@ def _check_batch(module, path, mtype, args, kwargs, phase):
     # forward's input (never the training fault).
     ph, role = (B.PHASE_INPUT, B.ROLE_OUTPUT) if phase == B.PHASE_FORWARD else (phase, B.ROLE_INPUT)
     names = _arg_names(module)
-    bad = False
-    for i, a in enumerate(args):
-        for name, t in iter_tensors(a, names[i] if i < len(names) else "args[%d]" % i):
+    bad = None
+    had_origin = ph == B.PHASE_INPUT and bool(api.origin_found())
+    named = [(names[i] if i < len(names) else "args[%d]" % i, a) for i, a in enumerate(args)]
+    for prefix, obj in named + [(str(k), v) for k, v in (kwargs or {}).items()]:
+        for name, t in iter_tensors(obj, prefix):
             if api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE:
-                bad = True
+                if bad is None:
+                    bad = (name, t)
                 _data.bad_samples(name, t)
-    for k, v in (kwargs or {}).items():
-        for name, t in iter_tensors(v, str(k)):
-            if api.check(ph, role, path, mtype, None, bname(name), t) == B.NT_NONFINITE:
-                bad = True
-                _data.bad_samples(name, t)
-    if bad and ph == B.PHASE_INPUT:
+    if bad is not None and ph == B.PHASE_INPUT:
         R.switch_full_checks("non-finite input batch")
+        name, t = bad
+        if not had_origin and t.grad_fn is not None and api.origin_found():
+            # Not data: the script's own code computed it from values autograd tracked (the
+            # output of another model, a reparameterisation between two): its op is read from
+            # the graph, as for a loss.
+            _investigation.pin_in_graph(t, path, mtype, B.PHASE_INPUT)
 
 
 _arg_names_of = {}  # type -> names of forward's positional parameters

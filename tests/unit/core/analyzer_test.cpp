@@ -892,5 +892,35 @@ TEST(Analyzer, AGraphWindowForAnotherSiteIsNotEvidence) {
   a.on_event(event(4, NT_EVENT_REPLAY_END, "replay", R"({"module":"Net/head","op":"aten::exp","graph":true})"));
   EXPECT_TRUE(a.finding().op.empty());
 }
+TEST(Analyzer, ABatchTheScriptComputedIsPinnedInItsGraphNotBadData) {
+  // A batch entering the second of two models holds Inf; its graph shows exp overflowing in the
+  // script's own code between them: not bad data, the op's kind, and advice about that code.
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(finite(3, Phase::Forward, "Encoder", DType::F32));
+  a.on_check(check(3, Phase::Input, "Decoder", DType::F32, 0, 4, 0, 1.0, Role::Output, "z"));
+  a.on_event(event(3, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"Decoder","graph":true,"step":3})"));
+  a.on_check(check(3, Phase::Input, "Decoder", DType::F32, 0, 0, 0, 160.0, Role::Input, "self", "aten::exp"));
+  a.on_check(check(3, Phase::Input, "Decoder", DType::F32, 0, 4, 0, 1.0, Role::Replay, "output", "aten::exp"));
+  a.on_event(event(3, NT_EVENT_REPLAY_END, "replay",
+                   R"({"module":"Decoder","op":"aten::exp","graph":true,"node":"ExpBackward0","status":"pinned"})"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::Overflow);
+  EXPECT_EQ(f.op, "aten::exp");
+  EXPECT_NE(f.explanation.find("not data"), std::string::npos) << f.explanation;
+  EXPECT_NE(f.recommendation.headline.find("the code that computes `z` for `Decoder`"), std::string::npos)
+      << f.recommendation.headline;
+}
+
+TEST(Analyzer, ABatchWithoutHistoryStaysBadData) {
+  Analyzer a;
+  a.on_step_begin(3);
+  a.on_check(check(3, Phase::Input, "Decoder", DType::F32, 2, 0, 0, 1.0, Role::Output, "z"));
+  a.on_event(event(3, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module":"Decoder","graph":true,"step":3})"));
+  a.on_event(event(3, NT_EVENT_REPLAY_END, "replay",
+                   R"({"module":"Decoder","op":null,"graph":true,"status":"no_graph","reason":"no history"})"));
+  EXPECT_EQ(a.finding().kind, FaultKind::BadInput);
+}
+
 }  // namespace
 }  // namespace nantrace
