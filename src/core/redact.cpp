@@ -245,7 +245,10 @@ std::string redact(const std::string& text) {
   s = redact_key_values(s);
   s = redact_flag_values(s);
   s = redact_known_token_shapes(s);
-  return redact_random_runs(s);
+  // Again at the end: a secret shorter than the marker lengthens its run ("pwd=x" becomes
+  // "pwd=[REDACTED]"), and a run pushed past the limit here would be hidden by a second
+  // redaction only, so redacting twice would change more than redacting once.
+  return redact_overlong_runs(redact_random_runs(s));
 }
 
 std::vector<std::string> redact_argv(const std::vector<std::string>& argv) {
