@@ -22,6 +22,8 @@ REPO = os.path.dirname(HERE)
 PASS_THROUGH = ("entry (", "_wrap_scaler_step.<locals>.step", "_wrap_scaler_update.<locals>.update",
                 "_wrap_scaler_scale", "_wrap_next", "_wrap_save", "_wrap_load", "_wrap_optimizer_init",
                 "exec_module_then_hook")
+# Generic wrappers around our hooks (the failure guard): the share goes to the hook they wrap.
+WRAPPERS = ("guarded.<locals>",)
 LOOP = """import sys, torch, argparse
 sys.path.insert(0, %r)
 import bench_workloads
@@ -43,10 +45,10 @@ def shares(raw):
             if not any("step (" in fr and "bench_workloads" in fr for fr in frames):
                 continue
             total += int(n)
-            for fr in frames:
-                if "nantrace" in fr and not any(p in fr for p in PASS_THROUGH):
-                    ours[fr.split(" (")[0]] += int(n)
-                    break
+            ours_frames = [fr for fr in frames if "nantrace" in fr and not any(p in fr for p in PASS_THROUGH)]
+            if ours_frames:
+                named = [fr for fr in ours_frames if not any(w in fr for w in WRAPPERS)] or ours_frames
+                ours[named[0].split(" (")[0]] += int(n)
     return total, ours
 
 

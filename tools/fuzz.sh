@@ -7,6 +7,9 @@
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET [BUILD_DIR]]     defaults: 20, build/build-fuzz
 #
+# NANTRACE_FUZZ_SEED, when set, fixes libFuzzer's random seed: CI sets it so that a run is
+# repeatable (the same inputs are tried on every clean clone, a failure can be replayed);
+# unset, each run explores afresh, which is what a long local run is for.
 # NANTRACE_JOBS (default 2) sets the build parallelism. The committed seeds are never
 # written to; what the fuzzer learns goes to <build>/fuzz-corpus/<target>/.
 set -euo pipefail
@@ -44,7 +47,9 @@ for seeds in "$repo"/tests/fuzz/corpus/*/; do
   log=$build/$target.log
   # -timeout: one input taking over 10 s is a hang (a runaway regex, say) and counts as a crash.
   # -max_len: 16 KiB, so long argv strings and whole report.json files are tried.
-  if "$bin" "$work" "$seeds" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+  seed_flag=()
+  [[ -n ${NANTRACE_FUZZ_SEED:-} ]] && seed_flag=(-seed="$NANTRACE_FUZZ_SEED")
+  if "$bin" "$work" "$seeds" "${seed_flag[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
     -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$target-" >"$log" 2>&1; then
     echo "nantrace fuzz: $target: ok, $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs in ${seconds} s, corpus $(ls "$work" | wc -l) inputs"
   else
