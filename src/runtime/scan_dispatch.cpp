@@ -16,12 +16,21 @@ std::optional<TensorStats> scan_on_cpu(const TensorView& view, Role role, bool n
   return stats;
 }
 
-int32_t scan_many_on_cpu(const nt_tensor* tensors, int32_t n, int32_t* first_bad) {
+namespace {
+// The batch calls answer for CPU tensors the scanner can read, all of them, or not at all: the
+// caller then checks each tensor on its own path.
+bool all_scannable_on_cpu(const nt_tensor* tensors, int32_t n) {
   for (int32_t i = 0; i < n; ++i) {
     const nt_tensor& t = tensors[i];
     if (t.device_type != NT_DEVICE_CPU || !abi_tensor_supported(t) || !scan_view_is_scannable(tensor_view_from_abi(t)))
-      return -1;
+      return false;
   }
+  return true;
+}
+}  // namespace
+
+int32_t scan_many_on_cpu(const nt_tensor* tensors, int32_t n, int32_t* first_bad) {
+  if (!all_scannable_on_cpu(tensors, n)) return -1;
   int32_t bad = 0;
   ScanOptions fast;
   fast.histogram = false;
@@ -34,11 +43,7 @@ int32_t scan_many_on_cpu(const nt_tensor* tensors, int32_t n, int32_t* first_bad
 }
 
 int32_t norm_many_on_cpu(const nt_tensor* tensors, int32_t n, double* sum_squares, int32_t* first_bad) {
-  for (int32_t i = 0; i < n; ++i) {
-    const nt_tensor& t = tensors[i];
-    if (t.device_type != NT_DEVICE_CPU || !abi_tensor_supported(t) || !scan_view_is_scannable(tensor_view_from_abi(t)))
-      return -1;
-  }
+  if (!all_scannable_on_cpu(tensors, n)) return -1;
   int32_t bad = 0;
   double total = 0;
   ScanOptions fast;

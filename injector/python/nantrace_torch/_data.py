@@ -130,23 +130,32 @@ def _default_collate(it):
     return fn in (_utils.collate.default_collate, _utils.collate.default_convert)
 
 
+def _recent_batch_of(tensor):
+    """The most recent DataLoader batch (its record in R.tls.recent_batches) that `tensor` is
+    (a view of) a tensor of, by storage; None."""
+    for b in reversed(getattr(R.tls, "recent_batches", None) or ()):
+        if _holds(b[0], tensor):
+            return b
+    return None
+
+
 def from_recent_batch(tensor):
     """Whether `tensor` is (a view of) a tensor of a recent DataLoader batch: the same storage."""
-    return any(_holds(b[0], tensor) for b in getattr(R.tls, "recent_batches", None) or ())
+    return _recent_batch_of(tensor) is not None
 
 
 def describe_batch(tensor):
     """"batch 3 of its DataLoader's pass, dataset `Ds`, items [..]" for a tensor of a recent
     DataLoader batch (the same storage), or None."""
-    for b in reversed(getattr(R.tls, "recent_batches", None) or ()):
-        if _holds(b[0], tensor):
-            _, idx, ds_ref, _, nth = b[:5]
-            ds = ds_ref()
-            text = "batch %d of its DataLoader's pass, dataset `%s`" % (nth, type(ds).__name__ if ds is not None else "?")
-            if isinstance(idx, (list, tuple)) and idx and all(isinstance(i, int) for i in idx):
-                text += ", items [%s]" % (", ".join(str(i) for i in idx[:32]) + (", ..." if len(idx) > 32 else ""))
-            return text
-    return None
+    b = _recent_batch_of(tensor)
+    if b is None:
+        return None
+    _, idx, ds_ref, _, nth = b[:5]
+    ds = ds_ref()
+    text = "batch %d of its DataLoader's pass, dataset `%s`" % (nth, type(ds).__name__ if ds is not None else "?")
+    if isinstance(idx, (list, tuple)) and idx and all(isinstance(i, int) for i in idx):
+        text += ", items [%s]" % (", ".join(str(i) for i in idx[:32]) + (", ..." if len(idx) > 32 else ""))
+    return text
 
 
 def describe_rows(rows, tensor):
@@ -154,11 +163,7 @@ def describe_rows(rows, tensor):
     (and sources) of those rows when the tensor is one of a recent DataLoader batch's (the
     same storage: not a copy made since) and the default collate kept the sampler's order; the
     batch's indices, with a word on why rows cannot be matched to them, for another collate."""
-    last = None
-    for b in reversed(getattr(R.tls, "recent_batches", None) or ()):
-        if _holds(b[0], tensor):
-            last = b
-            break
+    last = _recent_batch_of(tensor)
     if not last or last[1] is None:
         return None
     _, idx, ds_ref, default, nth = last[:5]

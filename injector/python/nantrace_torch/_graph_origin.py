@@ -62,7 +62,8 @@ class Pin:
         return self.node.name() if self.node is not None else None
 
 
-def _finite(t):
+def finite(t):
+    """All of `t` finite; a tensor that cannot be read so counts as finite (nothing to blame)."""
     try:
         return bool(torch.isfinite(t).all())
     except Exception:  # noqa: BLE001 - not a floating tensor we can read: treated as finite
@@ -320,7 +321,7 @@ def find(tensor, known=(), finite_nodes=()):
         cur = node
         for _ in range(_MAX_DEPTH):
             ins = s.inputs(cur)
-            bad = [i for i in ins if i.tensor is not None and not _finite(i.tensor)]
+            bad = [i for i in ins if i.tensor is not None and not finite(i.tensor)]
             if bad:
                 tracked = [i for i in bad if i.node is not None and not hasattr(i.node, "variable")]
                 if tracked:

@@ -120,7 +120,7 @@ def pin_in_graph(tensor, path, mtype, phase):
         except Exception as e:  # noqa: BLE001 - evidence only: the finding stands without it
             pin = _graph_origin.Pin("undetermined", reason="reading the autograd graph failed (%s)" % str(e)[:120])
         status, reason = pin.status, pin.reason
-        bad = [i for i in pin.inputs if i.tensor is not None and i.node is None and not _finite(i.tensor)]
+        bad = [i for i in pin.inputs if i.tensor is not None and i.node is None and not _graph_origin.finite(i.tensor)]
         if status == "untracked" and bad and _data.from_recent_batch(bad[0].tensor):
             # Not made by any op of this step: a tensor of the batch the DataLoader returned
             # (the targets the loss compares with) holds the value.
@@ -146,11 +146,6 @@ def pin_in_graph(tensor, path, mtype, phase):
             "module": label, "op": pin.op if status in ("pinned", "untracked", "data") else None, "graph": True,
             "node": pin.node_name, "status": status, "reason": reason, "input_ops": made_by}))
     return pin
-
-
-def _finite(t):
-    import torch
-    return not t.is_floating_point() or bool(torch.isfinite(t).all())
 
 
 def live_call_kwargs(module):

@@ -191,9 +191,9 @@ def _check_all(tensors, sites, phase, want_norm):
     if scanned is not None and scanned[0] == 0:
         return False, (math.sqrt(scanned[2]) if want_norm and math.isfinite(scanned[2]) else None)
     if scanned is None:
-        if len(tensors) != sum(1 for t in tensors if eligible(t)):
-            sites = [s for t, s in zip(tensors, sites) if eligible(t)]
-            tensors = [t for t in tensors if eligible(t)]
+        kept = [i for i, t in enumerate(tensors) if eligible(t)]
+        if len(kept) != len(tensors):
+            tensors, sites = [tensors[i] for i in kept], [sites[i] for i in kept]
         norm = _fused_norm(tensors)
         if norm is not None and math.isfinite(norm):
             return False, norm

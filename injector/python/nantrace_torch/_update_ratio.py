@@ -137,7 +137,7 @@ def after_step(opt):
         snap, plan.snapshot = plan.snapshot, None
         ratios = R.api.fast.sample_ratios(plan.views, plan.counts, plan.code, snap, plan.ends)
         _emit(ratios, None)
-        return plan.code in _HALF_CODES or not all(math.isfinite(r) and r < _UNUSUAL for r in ratios)
+        return _needs_full_scan(plan, ratios)
     with R.hooks_suspended(), torch.no_grad():
         torch.cat(plan.views, out=plan.after)
         delta = plan.after.sub_(plan.before)
@@ -153,7 +153,13 @@ def after_step(opt):
         return True
     values = ratios.tolist()
     _emit(values, None)
-    return plan.code in _HALF_CODES or not all(math.isfinite(r) and r < _UNUSUAL for r in values)
+    return _needs_full_scan(plan, values)
+
+
+def _needs_full_scan(plan, ratios):
+    """Half-precision weights, or a sampled ratio that is non-finite or unusual: the parameters
+    get their full scan this step (docs/architecture.md, "What is sampled")."""
+    return plan.code in _HALF_CODES or not all(math.isfinite(r) and r < _UNUSUAL for r in ratios)
 
 
 def _ratios(delta, before, bounds, dtype):
