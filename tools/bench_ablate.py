@@ -13,6 +13,8 @@ Variants (each also prints the in-situ line of bench_overhead.py):
   no_module_hooks          the global module pre/post hooks return at once (torch still calls them)
   no_optimizer             the optimizer step's pre/post wrappers return at once
   no_module_hooks_no_step  both, and the backward entry's begin/end as well
+  no_global_hooks          no global module hook registered at all (torch's fast module call)
+  no_global_hooks_no_step  that, and the optimizer and backward wrappers off
 """
 import argparse
 import os
@@ -29,8 +31,11 @@ _MODULE_HOOKS = {"_modules.py": ["_pre_hook_args(module, args)", "_post_hook_any
 _OPTIMIZER = {"_training.py": ["_opt_pre(opt, args, kwargs)", "_opt_post(opt, args, kwargs)"]}
 _STEP = {"_training.py": ["_opt_pre(opt, args, kwargs)", "_opt_post(opt, args, kwargs)",
                           "_backward_begins(outputs)", "_backward_ends(state)"]}
+_NO_GLOBAL_HOOKS = {"_modules.py": ["install()"]}
 VARIANTS = {
     "base": {},
+    "no_global_hooks": _NO_GLOBAL_HOOKS,
+    "no_global_hooks_no_step": dict(_NO_GLOBAL_HOOKS, **_STEP),
     "no_module_hooks": _MODULE_HOOKS,
     "no_optimizer": _OPTIMIZER,
     "no_module_hooks_no_step": dict(_MODULE_HOOKS, **_STEP),

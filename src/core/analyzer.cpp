@@ -118,6 +118,15 @@ CheckOutcome Analyzer::on_check(const CheckRecord& rec) {
 // A later step's first non-finite value: kept for the report (bounded); it locates an origin
 // first seen unchecked, or pins the op inside the origin's module by op-level checks.
 void Analyzer::note_recurrence(const CheckRecord& rec, CheckOutcome* out) {
+  if (step_replay_open_ && unlocated_ && rec.step == origin_->step &&
+      (rec.site.phase == Phase::Forward || rec.site.phase == Phase::Backward) && !rec.site.module_path.empty()) {
+    // The same step again, same batch, RNG and weights: where the value is born, at once.
+    located_by_step_replay_ = true;
+    step_replay_open_ = false;
+    locate_origin_at(rec);
+    out->origin_located = true;
+    return;
+  }
   if (rec.step <= origin_->step || rec.step == last_recurrence_step_) return;  // not the step's first
   last_recurrence_step_ = rec.step;
   if (recurrences_.size() < kMaxRecurrences) recurrences_.emplace(rec.step, rec);
@@ -200,7 +209,7 @@ void Analyzer::clear_graph_pin() {
 void Analyzer::attribute_to_backward(const events::BackwardOrigin& e, int64_t step) {
   CheckRecord* rec = nullptr;
   if (!origin_ && candidate_) rec = &*candidate_;
-  else if (origin_ && !first_seen_ && first_seen_at_.empty()) rec = &*origin_;
+  else if (origin_ && (!first_seen_ || located_by_step_replay_) && first_seen_at_.empty()) rec = &*origin_;
   if (!rec || backward_ || rec->site.phase != Phase::Backward || rec->step != step ||
       rec->site.module_path != e.seen_at || e.seen_at.empty())
     return;
@@ -351,12 +360,29 @@ CheckOutcome Analyzer::on_event(const EventRecord& ev) {
           [&](const events::OriginInCode& e) { move_origin_to_enclosing(e); },
           [&](const events::BackwardOrigin& e) { attribute_to_backward(e, ev.step); },
           [&](const events::ReplayBegin& e) {
+            if (e.step_replay) {
+              step_replay_open_ = origin_ && unlocated_;
+              return;
+            }
             const bool for_origin = origin_ && (!e.module.empty() || e.graph) && e.module == origin_->site.module_path;
             replay_open_ = for_origin;
             if (for_origin && e.recurrence) replay_captured_step_ = e.step.value_or(-1);
             if (for_origin) replay_graph_ = e.graph;
           },
           [&](const events::ReplayEnd& e) {
+            if (e.step_replay) {
+              // Reproduced bit for bit with every module output finite: what the loss (or
+              // gradient) holds was made outside the modules, and it is the origin as seen.
+              if (step_replay_open_ && unlocated_ && e.status == "reproduced") unlocated_ = false;
+              if (step_replay_open_ && notes_.size() < 100)
+                notes_.push_back(e.status == "reproduced"
+                                     ? "Re-running the step with every module output and gradient checked reproduced "
+                                       "it bit for bit, every one of them finite."
+                                     : "Re-running the step did not locate the origin: " +
+                                           (e.reason.empty() ? e.status : e.reason) + ".");
+              step_replay_open_ = false;
+              return;
+            }
             // A compiled module's replay says where inside it the value was made: the origin
             // moves in there (its outer inputs and parameters are not that module's).
             if (replay_open_ && origin_ && !e.op.empty() && e.module == origin_->site.module_path &&
@@ -604,10 +630,11 @@ Finding Analyzer::finding() const {
       const size_t replayed = replay_.size();
       f.replay = c.op_inputs;
       f.replay.push_back(*c.op_record);
-      const std::string when = replay_captured_step_ >= 0
-                                   ? "its inputs captured when the fault recurred at step " +
-                                         std::to_string(replay_captured_step_)
-                                   : "its captured inputs";
+      const std::string when = located_by_step_replay_ ? "its inputs in the re-run of step " +
+                                                              std::to_string(replay_captured_step_)
+                               : replay_captured_step_ >= 0 ? "its inputs captured when the fault recurred at step " +
+                                                                  std::to_string(replay_captured_step_)
+                                                            : "its captured inputs";
       if (e.graph)
         f.explanation += " (pinned from the autograd graph of the non-finite value, nothing re-run: `" +
                          (graph_node_.empty() ? c.op : graph_node_) + "` kept the inputs `" + c.op +
@@ -626,8 +653,14 @@ Finding Analyzer::finding() const {
                        (first_seen_->site.module_path.empty() ? first_seen_->site.tensor_name
                                                               : first_seen_->site.module_path) +
                        "`, on a step whose module outputs were not checked (sampled); located in `" +
-                       origin_->site.module_path + "` when it recurred at step " + std::to_string(located_step_) +
-                       ", with the weights unchanged since (no optimizer update in between).";
+                       origin_->site.module_path +
+                       (located_by_step_replay_
+                            ? std::string("` by re-running that step's ") +
+                                  (origin_->site.phase == Phase::Backward ? "forward and backward" : "forward") +
+                                  " at once (its batch, RNG state and weights) with every module output and gradient "
+                                  "checked."
+                            : "` when it recurred at step " + std::to_string(located_step_) +
+                                  ", with the weights unchanged since (no optimizer update in between).");
     }
     if (unlocated_) {
       f.kind = FaultKind::NotLocated;

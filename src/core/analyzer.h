@@ -156,6 +156,10 @@ class Analyzer {
   bool updated_since_origin_ = false;
   std::optional<CheckRecord> first_seen_;
   int64_t located_step_ = -1;
+  // A step replay (the sampled-out step's root forwards re-run at once, every module output
+  // checked) is running: its first non-finite forward output locates the origin at that step.
+  bool step_replay_open_ = false;
+  bool located_by_step_replay_ = false;
   // The first op-level check inside the origin's module, at a later step, that was that
   // step's first non-finite value: pins the op when the origin's own moment did not.
   std::optional<CheckRecord> op_recurrence_;

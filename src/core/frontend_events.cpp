@@ -86,11 +86,12 @@ std::optional<Event> decode(const EventRecord& r, std::string* error) {
                           json_bool(d, "recurrence").value_or(false)};
     case NT_EVENT_REPLAY_BEGIN:
       return ReplayBegin{json_string(d, "module"), json_int(d, "step"), json_bool(d, "recurrence").value_or(false),
-                         json_bool(d, "graph").value_or(false)};
+                         json_bool(d, "graph").value_or(false), json_bool(d, "step_replay").value_or(false)};
     case NT_EVENT_REPLAY_END: {
       ReplayEnd e{json_string(d, "module"), json_string(d, "op"), json_string(d, "inner"),
                   json_string(d, "inner_type"), json_bool(d, "graph").value_or(false),
-                  json_string(d, "node"), json_string(d, "status"), json_string(d, "reason"), {}};
+                  json_string(d, "node"), json_string(d, "status"), json_string(d, "reason"), {},
+                  json_bool(d, "step_replay").value_or(false)};
       if (d.contains("input_ops") && d["input_ops"].is_object())
         for (const auto& [k, v] : d["input_ops"].items())
           if (v.is_string() && e.input_ops.size() < 16) e.input_ops[k] = v.get<std::string>();

@@ -60,6 +60,9 @@ struct ReplayBegin {
   std::optional<int64_t> step;
   bool recurrence = false;
   bool graph = false;  // read from the autograd graph, nothing re-run ("" module: the loss computation)
+  // The step's root forwards re-run with every module output checked, because the step's module
+  // checks were sampled out when its loss turned non-finite (same step, batch, RNG, weights).
+  bool step_replay = false;
 };
 struct ReplayEnd {
   std::string module, op;  // op "" = not pinned
@@ -71,6 +74,7 @@ struct ReplayEnd {
   bool graph = false;
   std::string node, status, reason;
   std::map<std::string, std::string> input_ops;  // input name -> the op that made it ("aten::_softmax")
+  bool step_replay = false;  // ends a step replay; status "reproduced": it gave the step's outputs bit for bit
 };
 struct FixCheck {
   std::string variant = "fp32", module, error;

@@ -178,8 +178,11 @@ void summary_table(const Report& r, std::ostringstream& o) {
   row("Kind", cell(to_string(f.kind)) + " (" + describe(f) + ")");
   if (f.first_seen) {
     const CheckRecord& s = *f.first_seen;
-    row("Step", std::to_string(f.step()) + " (first seen; located when it recurred at step " +
-                    std::to_string(f.located_step) + ")");
+    row("Step", std::to_string(f.step()) +
+                    (f.located_step == s.step ? std::string(" (first seen; located by re-running that step's ") +
+                                                    (c.site.phase == Phase::Backward ? "forward and backward)" : "forward)")
+                                              : " (first seen; located when it recurred at step " +
+                                                    std::to_string(f.located_step) + ")"));
     row("First seen", cell("step " + std::to_string(s.step) + ", " + to_string(s.site.phase) + " (" +
                            (s.site.module_path.empty() ? s.site.tensor_name : s.site.module_path) + "): " +
                            std::to_string(s.stats.nan_count) + " NaN, " +

@@ -37,7 +37,11 @@ std::string finding(const Finding& f) {
 }
 
 std::string origin_located(const Finding& f) {
-  std::string line = "origin located when the value recurred at " + site(f.origin);
+  const bool same_step = f.first_seen && f.first_seen->step == f.origin.step;
+  const char* rerun = f.origin.site.phase == Phase::Backward ? "origin located by re-running the step's forward and backward: "
+                                                              : "origin located by re-running the step's forward: ";
+  std::string line = (same_step ? std::string(rerun) : std::string("origin located when the value recurred at ")) +
+                     site(f.origin);
   if (f.first_seen)
     line += " (first seen at step " + std::to_string(f.first_seen->step) + " in " + to_string(f.first_seen->site.phase) +
             ", on a step whose module outputs were not checked)";

@@ -15,7 +15,9 @@ from . import _data
 from . import _guard
 from . import _investigation
 from . import _paths
+from . import _root_hooks
 from . import _runtime as R
+from . import _step_replay
 from ._paths import root_info
 from ._tensors import eligible, iter_tensors, bname
 
@@ -152,7 +154,7 @@ def _pre_hook(module, args, kwargs):
         if evaluation and info.has_params:
             _evaluation[0] += 1  # the n-th evaluation forward of the model since training last ran
             _evaluation[1] = args
-        elif grad and not evaluation:
+        elif grad and not evaluation and not _step_replay.running():  # a step replay is the same step
             _evaluation[0] = 0
             R.activity()
         R.set_phase(phase)
@@ -160,8 +162,10 @@ def _pre_hook(module, args, kwargs):
         kwargs = _caller_kwargs()
         frame = Frame(module, path, mtype, module, info, {}, args, kwargs,
                       _backward_origin.begin_forward(module) if grad and not evaluation else None, phase)
-        if info.has_params:
+        if info.has_params and not _step_replay.running():  # a step replay's batch was checked at the step
             _check_batch(module, path, mtype, args, kwargs, phase)
+        if not R.module_checks and phase == B.PHASE_FORWARD:
+            _step_replay.capture(module, args, kwargs)  # re-run at once if this step's loss turns non-finite
     st.append(frame)
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
@@ -273,7 +277,7 @@ def _arg_names(module):
             ps = list(inspect.signature(t.forward).parameters.values())[1:]  # without self
             kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
             names = tuple(p.name for p in ps if p.kind in kinds)
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - TypeError, ValueError; a TorchScript module's forward: AttributeError
             pass
         if len(_arg_names_of) > 4096:
             _arg_names_of.clear()
@@ -301,6 +305,8 @@ def _post_hook(module, args, kwargs, output):
     if frame.opmode is not None:
         frame.opmode.__exit__(None, None, None)
         frame.opmode = None
+    if _step_replay._captures and frame.module is frame.root:
+        _step_replay.on_root_output(module, output)
     try:
         if frame.pushed:
             _check_outputs(frame, module, args, kwargs, output)
@@ -462,6 +468,15 @@ def install():
         _handles.append(nn_module.register_module_forward_hook(_post_hook_nokw))
         _always_called = False
     _use_fast_hooks()
+    if _always_called:  # a root's own post hook must also run when its forward raises
+        _root_hooks.configure(_pre_hook_args, _post_hook_any, our_hooks(), _transparent)
+        _add_once(R.on_module_checks, _root_hooks.on_module_checks)
+    _add_once(R.on_step_begin, _step_replay.on_step_begin)
+
+
+def _add_once(callbacks, cb):
+    if cb not in callbacks:
+        callbacks.append(cb)
 
 
 _fast_pre = _fast_post = None  # the extension's common-case hooks (module_hooks.c), when loaded
@@ -513,8 +528,18 @@ def _not_compiled_as_frames(*fns):
             return
 
 
+def our_hooks():
+    """nantrace's own global module hooks (what a step replay keeps registered)."""
+    return (_pre_hook_args, _post_hook_any, _post_hook_nokw)
+
+
 def uninstall():
     global _fast_pre, _fast_post
+    _root_hooks.reset()
+    for callbacks, cb in ((R.on_module_checks, _root_hooks.on_module_checks),
+                          (R.on_step_begin, _step_replay.on_step_begin)):
+        if cb in callbacks:
+            callbacks.remove(cb)
     for h in _handles:
         h.remove()
     _handles.clear()
@@ -576,5 +601,7 @@ def reset_for_tests():
     _grad_checks.clear()
     _data.reset_for_tests()
     _evaluation[:] = [0, None, False]
+    _step_replay.clear()
+    _root_hooks.reset_for_tests()
     _backward_origin.reset_for_tests()
     _investigation.reset_for_tests()

@@ -40,6 +40,15 @@ class _ThreadState(threading.local):
 tls = _ThreadState()
 on_step_begin = []      # callbacks(step) run at each step boundary (context, distributed)
 on_started = []         # callbacks() run once recording has started
+on_module_checks = []   # callbacks(on) when a step's module checks may have changed (NANTRACE_EVERY)
+
+
+def _module_checks_changed():
+    for cb in on_module_checks:
+        try:
+            cb(module_checks)
+        except Exception as e:  # noqa: BLE001
+            _guard.disable("step", e)
 
 
 def stack():
@@ -120,6 +129,8 @@ def _begin_step(n):
     global module_checks
     api.step_begin(n)
     module_checks = full_checks or every <= 1 or (n - 1) % every == 0
+    if every > 1:
+        _module_checks_changed()
     for cb in on_step_begin:
         try:
             cb(n)
@@ -164,6 +175,7 @@ def switch_full_checks(reason):
         return
     full_checks = True
     module_checks = True
+    _module_checks_changed()  # every module hook back now, also for the forward in flight
     api.event(B.EVENT_CHECK_MODE, "full_checks",
               json.dumps({"module": "", "level": "module", "every": 1, "step": counter.step,
                           "reason": reason}))
@@ -192,5 +204,6 @@ def reset_for_tests(new_api):
     tls.phase = B.PHASE_FORWARD
     on_step_begin.clear()
     on_started.clear()
+    on_module_checks.clear()
     _guard.reset()
     _ = torch  # keep the import: hooks modules rely on torch being loaded here

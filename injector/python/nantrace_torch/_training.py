@@ -15,7 +15,9 @@ from . import _investigation
 from . import _modules
 from . import _paths
 from . import _replay
+from . import _root_hooks
 from . import _runtime as R
+from . import _step_replay
 from . import _trainers
 from . import _update_ratio
 from ._tensors import Pending, Readback, ReadbackQueue, eligible, bname, foreach_norms
@@ -27,6 +29,14 @@ _post_count = {}        # id(optimizer) -> number of completed steps seen by the
 _skipped_since_update = set()  # id(scaler) that skipped an optimizer since its last update
 _pending_scales = ReadbackQueue(8)  # Pending((step, found_inf), Readback of (before, after)), CUDA scalers
 _LOSS = b"loss"
+
+
+def _original(owner, name):
+    """What owner.name was before our patch (torch's own function)."""
+    for o, n, orig in _restore:
+        if o is owner and n == name:
+            return orig
+    return getattr(owner, name)
 
 
 def _patch(owner, name, new):
@@ -56,6 +66,10 @@ def _on_loss(tensors):
         r = api.check(B.PHASE_LOSS, B.ROLE_OUTPUT, None, None, None, _LOSS, t)
         if r == B.NT_NONFINITE:
             R.switch_full_checks("non-finite loss")
+            if not had_origin and not modules_checked and api.origin_found():
+                # Module outputs were sampled out on this step: re-run its forward at once,
+                # every module output checked (the weights have not moved yet).
+                modules_checked = _step_replay.replay(_modules.our_hooks()) and _loss_is_origin()
             if not had_origin and modules_checked and api.origin_found():
                 # The loss is the first non-finite value: the code between the model and the
                 # loss made it. Its op is read from the autograd graph, nothing re-run.
@@ -63,6 +77,17 @@ def _on_loss(tensors):
         if t.device.type == "cpu" and t.numel() == 1:
             with R.hooks_suspended():
                 api.scalar("loss", float(t.detach()))
+
+
+def _loss_is_origin():
+    """After a step replay: the analysis holds the loss as the origin, located (every module
+    output of the re-run was finite)."""
+    import json
+    try:
+        f = json.loads(R.api.finding_json())
+    except ValueError:
+        return False
+    return isinstance(f, dict) and f.get("kind") != "not_located" and f.get("phase") == "loss"
 
 
 def _loss_entry(orig):
@@ -300,18 +325,28 @@ _NORM_EVERY = 4
 
 def _sampled_step():
     step = R.counter.step
+    if R.every > 1:
+        # NANTRACE_EVERY=N: these reads come with the module checks, every Nth step (a NaN
+        # written into the weights meanwhile reaches the loss, whose step replay names it).
+        return step <= 1 or R.module_checks
     return step <= 1 or step % _NORM_EVERY == 0
 
 
 def _before_update(opt):
     """The gradients an optimizer is about to use (or used), checked, with the lr and norm."""
     api = R.api
+    had_origin, modules_checked = bool(api.origin_found()), R.module_checks
     if getattr(R.tls, "scaler_checked", False) and not _sampled_step():
         bad, gn, grads = False, None, ()  # GradScaler found them finite; no norm this step
     else:
         bad, gn, grads = _check_grads(opt, B.PHASE_OPTIMIZER_GRAD)
     if bad:
         R.switch_full_checks("non-finite gradient before an optimizer step")
+        if not had_origin and not modules_checked and api.origin_found():
+            # Born in this sampled-out step's backward (its loss was finite): re-run the step's
+            # forward and backward at once, every gradient checked (the weights have not moved).
+            _step_replay.replay_backward(_modules.our_hooks(), _original(torch.autograd, "backward"),
+                                         [p for _, _, p in _params(opt)])
     lr = _lr(opt)
     if lr is not None:
         api.scalar("lr", lr)
@@ -518,8 +553,29 @@ def _after_load(f):
 
 
 # ---- install -----------------------------------------------------------------------------
+def _wrap_compile(orig):
+    """torch.compile / Module.compile (dynamo guards on module hooks) and TorchScript's module
+    compilation (it compiles a module's hooks): from the first of them on, nantrace's global
+    module hooks stay registered on every step and no root holds hooks of ours."""
+    import functools
+
+    @functools.wraps(orig)
+    def compile(*args, **kwargs):
+        _root_hooks.never()
+        return orig(*args, **kwargs)
+    return compile
+
+
 def install():
     import torch.optim.optimizer as optim_mod
+    for owner in (torch, torch.nn.Module):
+        if callable(getattr(owner, "compile", None)):
+            _patch(owner, "compile", _wrap_compile(getattr(owner, "compile")))
+    try:  # torch.jit.script(module) compiles the module's hooks too: a root's own hook would fail it
+        import torch.jit._recursive as jit_recursive
+        _patch(jit_recursive, "create_script_module", _wrap_compile(jit_recursive.create_script_module))
+    except Exception:  # noqa: BLE001 - another torch: nothing to patch
+        pass
     _patch(torch.Tensor, "backward", _loss_entry(torch.Tensor.backward))
     _patch(torch.autograd, "backward", _loss_entry(torch.autograd.backward))
     _patch(torch.autograd, "grad", _loss_entry(torch.autograd.grad))

@@ -542,6 +542,68 @@ TEST(Analyzer, SampledOutLossIsLocatedInTheModuleWhereItRecurs) {
   EXPECT_NE(f.explanation.find("recurred at step 5"), std::string::npos) << f.explanation;
 }
 
+// The frontend's step replay: the sampled-out step's root forwards re-run at once, before
+// backward, with every module output checked.
+EventRecord step_replay_begin(int64_t step) {
+  return event(step, NT_EVENT_REPLAY_BEGIN, "replay_start", R"({"module": "", "step_replay": true})");
+}
+EventRecord step_replay_end(int64_t step, const std::string& status) {
+  return event(step, NT_EVENT_REPLAY_END, "replay",
+               R"({"module": "", "op": null, "step_replay": true, "status": ")" + status + R"("})");
+}
+
+TEST(Analyzer, StepReplayLocatesASampledOutLossAtItsOwnStep) {
+  Analyzer a;
+  sampled_out_nan_loss(a, 4);
+  a.on_event(step_replay_begin(4));
+  EXPECT_FALSE(a.on_check(finite(4, Phase::Forward, "Vae/pre")).origin_located);
+  const CheckOutcome out = a.on_check(check(4, Phase::Forward, "Vae/enc_q", DType::F16, 0, 3, 2, 100.0));
+  EXPECT_TRUE(out.origin_located);
+  a.on_check(check(4, Phase::Forward, "Vae/enc_q", DType::F16, 0, 0, 0, 8.0, Role::Input, "args[0]"));
+  // A later module of the re-run, non-finite from enc_q's output, moves nothing.
+  EXPECT_FALSE(a.on_check(check(4, Phase::Forward, "Vae/dec", DType::F16, 7)).origin_located);
+  a.on_event(step_replay_end(4, "reproduced"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::Fp16Overflow);
+  EXPECT_EQ(f.step(), 4);
+  EXPECT_EQ(f.origin.step, 4);
+  EXPECT_EQ(f.located_step, 4);
+  EXPECT_EQ(f.origin.site.module_path, "Vae/enc_q");
+  ASSERT_TRUE(f.first_seen.has_value());
+  EXPECT_EQ(f.first_seen->site.phase, Phase::Loss);
+  ASSERT_EQ(f.inputs.size(), 1u);
+  EXPECT_NE(f.explanation.find("by re-running that step's forward"), std::string::npos) << f.explanation;
+  EXPECT_EQ(f.explanation.find("recurred"), std::string::npos) << f.explanation;
+}
+
+TEST(Analyzer, StepReplayReproducedFiniteLeavesTheLossAsTheOrigin) {
+  // Every module output of the re-run finite and its outputs equal to the step's: the loss
+  // computation made the value; the finding is the loss's, as on a checked step.
+  Analyzer a;
+  sampled_out_nan_loss(a, 4);
+  a.on_event(step_replay_begin(4));
+  a.on_check(finite(4, Phase::Forward, "Net/head"));
+  EXPECT_EQ(a.finding().kind, FaultKind::NotLocated);
+  a.on_event(step_replay_end(4, "reproduced"));
+  const Finding f = a.finding();
+  EXPECT_EQ(f.kind, FaultKind::BornInModule);
+  EXPECT_EQ(f.origin.site.phase, Phase::Loss);
+  EXPECT_FALSE(f.first_seen.has_value());
+  EXPECT_NE(f.explanation.find("born in the loss computation"), std::string::npos) << f.explanation;
+}
+
+TEST(Analyzer, StepReplayThatDidNotReproduceLeavesItUnlocated) {
+  Analyzer a;
+  sampled_out_nan_loss(a, 4);
+  a.on_event(step_replay_begin(4));
+  a.on_check(finite(4, Phase::Forward, "Net/head"));
+  a.on_event(step_replay_end(4, "not_reproduced"));
+  EXPECT_EQ(a.finding().kind, FaultKind::NotLocated);
+  // A module output seen non-finite after the replay window closed locates nothing at step 4.
+  EXPECT_FALSE(a.on_check(check(4, Phase::Forward, "Net/head", DType::F16, 3)).origin_located);
+  EXPECT_EQ(a.finding().kind, FaultKind::NotLocated);
+}
+
 TEST(Analyzer, SampledOutLossIsNotLocatedAfterAnOptimizerUpdate) {
   // The update ran on the non-finite gradients: the next steps' weights may carry the value,
   // so a module that is non-finite there says nothing about where it was born.
