@@ -135,8 +135,12 @@ Recommendation advise(const Finding& f, const AdviceContext& ctx) {
       r.headline = "No NaN or Inf, but training blew up: the loss jumped from about " + num(b.baseline) + " to about " +
                    num(b.level) + " at step " + std::to_string(b.begin_step) + " and stayed there.";
       if (!b.module.empty())
-        r.evidence.push_back("At step " + std::to_string(b.begin_step) + " the largest |x| of `" + b.module + "` jumped " +
-                             num(b.module_jump) + "x over its level in the steps before, the largest jump of any module.");
+        r.evidence.push_back(
+            "At step " + std::to_string(b.begin_step) + " the largest |x| of `" + b.module + "` jumped " +
+            num(b.module_jump) + "x over its level in the steps before, the largest jump of any module" +
+            (b.module_step > b.begin_step ? " (read at step " + std::to_string(b.module_step) +
+                                                ", the first step after it whose module outputs were checked)."
+                                          : "."));
       add_lr_advice(r, ctx, true);
       if (ctx.benign_skips > 0)
         r.evidence.push_back("GradScaler skipped " + std::to_string(ctx.benign_skips) +

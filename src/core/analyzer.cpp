@@ -21,6 +21,7 @@ bool same_site(const CheckRecord& a, const CheckRecord& b) {
 Analyzer::Analyzer(AnalyzerOptions options) : options_(options), headroom_(options.warn_horizon) {}
 
 void Analyzer::on_step_begin(int64_t step) {
+  name_blowup_module();
   // A non-finite gradient that neither reached an optimizer nor was skipped by a scaler
   // in its own step is still a fault (no loss scaler handled it).
   if (candidate_ && step != candidate_->step) {
@@ -147,7 +148,10 @@ void Analyzer::note_recurrence(const CheckRecord& rec, CheckOutcome* out) {
 // it was not seen (its kind cannot be decided from it) until a recurrence locates it.
 void Analyzer::mark_unlocated_if_sampled_out() {
   if (!origin_ || first_seen_ || origin_->step != sampled_out_step_) return;
-  if (origin_->site.phase == Phase::Forward || origin_->site.phase == Phase::Input) return;
+  // Only a loss, or gradients reaching an optimizer, leave unseen what made them. A gradient
+  // at a root's output (checked on sampled-out steps too) was read where it was born; a
+  // parameter non-finite after an update whose gradients were checked finite was made by it.
+  if (origin_->site.phase != Phase::Loss && origin_->site.phase != Phase::OptimizerGrad) return;
   if (forward_outputs_in_step_ > 0) return;
   unlocated_ = true;
 }
@@ -453,19 +457,29 @@ std::optional<LossBlowup> Analyzer::on_scalar(const ScalarRecord& s) {
   if (s.name != "loss") return std::nullopt;
   std::optional<LossBlowup> b = loss_watch_.observe(s.step, s.value);
   if (b) {
-    if (auto jump = headroom_.largest_jump(b->begin_step)) {
-      b->module = jump->first;
-      b->module_jump = jump->second;
-    }
     blowup_ = b;
+    name_blowup_module();
+    b = blowup_;
   }
   return b;
+}
+
+// The module whose largest |x| jumped most at the blow-up; asked again at each report while not
+// known (with module outputs sampled out, the first checked step after the jump comes later).
+void Analyzer::name_blowup_module() {
+  if (!blowup_ || !blowup_->module.empty()) return;
+  if (auto jump = headroom_.largest_jump(blowup_->begin_step)) {
+    blowup_->module = jump->module;
+    blowup_->module_jump = jump->factor;
+    blowup_->module_step = jump->step;
+  }
 }
 
 void Analyzer::on_meta(const std::string& key, const std::string& value) { meta_[key] = value; }
 
 CheckOutcome Analyzer::finish() {
   CheckOutcome out;
+  name_blowup_module();
   if (candidate_) {
     auto it = scaler_.find(candidate_->step);
     if (it != scaler_.end() && (it->second.skipped || it->second.found_inf)) {

@@ -125,6 +125,7 @@ class Analyzer {
   std::map<std::string, std::map<int64_t, double>> series_;
   LossWatch loss_watch_;
   std::optional<LossBlowup> blowup_;  // with the module that jumped
+  void name_blowup_module();
   std::optional<CheckRecord> evaluation_;  // the first non-finite value of an evaluation forward
   int64_t evaluation_nonfinite_ = 0;       // evaluation checks that were non-finite
   CheckpointLog checkpoints_;

@@ -76,13 +76,21 @@ Config parse_config(const std::function<const char*(const char*)>& getenv_fn, st
     else
       reject(errors, "NANTRACE_CHECK", v, "off, module or op", "module");
   }
+  if (get("NANTRACE_EVERY", &v)) {
+    int64_t parsed = 0;
+    if (lower(v) == "auto")
+      c.every = kEveryAuto;
+    else if (parse_int_in_range(v, 1, 1000000, &parsed))
+      c.every = parsed;
+    else
+      reject(errors, "NANTRACE_EVERY", v, "auto or a whole number from 1 to 1000000", "auto");
+  }
   struct IntVar {
     const char* name;
     int64_t lo, hi;
     int64_t* field;
     const char* words;
   } ints[] = {
-      {"NANTRACE_EVERY", 1, 1000000, &c.every, "a whole number from 1 to 1000000"},
       {"NANTRACE_WINDOW", 1, 100000, &c.window, "a whole number of steps from 1 to 100000"},
       {"NANTRACE_DETAIL_STEPS", 0, 100000, &c.warmup_detail_steps, "a whole number of steps from 0 to 100000"},
       {"NANTRACE_MAX_TRACE_MB", 1, 1000000, &c.max_trace_mb, "a whole number of MiB from 1 to 1000000"},

@@ -11,12 +11,16 @@ namespace nantrace {
 
 enum class CheckLevel : int32_t { Off = 0, Module = 1, Op = 2 };
 
+inline constexpr int64_t kEveryAuto = 0;  // NANTRACE_EVERY=auto
+
 struct Config {
   bool disabled = false;             // NANTRACE_DISABLE
   std::string output_root = "nantrace_runs";  // NANTRACE_DIR
   std::string run_dir;               // NANTRACE_RUN_DIR (set for child processes of one run)
   CheckLevel check_level = CheckLevel::Module;  // NANTRACE_CHECK
-  int64_t every = 1;                 // NANTRACE_EVERY
+  // NANTRACE_EVERY: module checks on every Nth step; kEveryAuto (the default) lets the frontend
+  // choose from the steps' own time (every step, or every 16th once steps are short).
+  int64_t every = kEveryAuto;
   int64_t window = 8;                // NANTRACE_WINDOW: steps of full trace detail around the fault
   int64_t warmup_detail_steps = 3;   // NANTRACE_DETAIL_STEPS: steps of full detail at the start
   int64_t max_trace_mb = 256;        // NANTRACE_MAX_TRACE_MB

@@ -89,18 +89,19 @@ std::optional<HeadroomWarning> HeadroomTracker::observe(int64_t step, const std:
   return w;
 }
 
-std::optional<std::pair<std::string, double>> HeadroomTracker::largest_jump(int64_t step) const {
-  std::optional<std::pair<std::string, double>> best;
+std::optional<HeadroomTracker::Jump> HeadroomTracker::largest_jump(int64_t step) const {
+  std::optional<Jump> best;
   for (const auto& [k, t] : modules_) {
     double at = -1, before = 0;
+    int64_t at_step = 0;
     int n = 0;
     for (auto it = t.per_step.rbegin(); it != t.per_step.rend(); ++it) {
-      if (it->first == step) at = it->second;
-      else if (it->first < step && n < 5) before = std::max(before, it->second), ++n;
+      if (it->first >= step) at = it->second, at_step = it->first;  // newest to oldest: ends at the first
+      else if (n < 5) before = std::max(before, it->second), ++n;
     }
     if (at < 0 || n == 0 || !(before > 0)) continue;
     const double jump = at / before;
-    if (!best || jump > best->second) best = std::make_pair(k.substr(0, k.find('\x1f')), jump);
+    if (!best || jump > best->factor) best = Jump{k.substr(0, k.find('\x1f')), jump, at_step};
   }
   return best;
 }

@@ -32,8 +32,14 @@ class HeadroomTracker {
   static constexpr size_t kMaxModules = 20000;
 
   // The module whose largest |x| at `step` is the most above its largest over the steps
-  // before (up to 5 of them): (path, factor), or nullopt when no module has both.
-  std::optional<std::pair<std::string, double>> largest_jump(int64_t step) const;
+  // before (up to 5 of them), or nullopt when no module has both. A module not checked at
+  // `step` (its outputs sampled out) is read at its first checked step after it.
+  struct Jump {
+    std::string module;
+    double factor = 0;
+    int64_t step = 0;  // the step its largest |x| was read at
+  };
+  std::optional<Jump> largest_jump(int64_t step) const;
 
  private:
   struct ModuleTrack {

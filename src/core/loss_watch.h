@@ -18,6 +18,7 @@ struct LossBlowup {
   int64_t confirmed_step = 0;
   std::string module;      // the module whose largest |x| jumped most at begin_step ("" unknown)
   double module_jump = 0;  // by this factor over its level before
+  int64_t module_step = 0;  // the step that was read at: begin_step, or the first checked after it
 };
 
 class LossWatch {

@@ -115,7 +115,7 @@ bool Runtime::start(const char* frontend) {
   meta_["frontend"] = frontend ? frontend : "";
   meta_["nantrace"] = NANTRACE_VERSION;  // project(nantrace VERSION ...) in CMakeLists.txt
   meta_["check_level"] = config_.check_level == CheckLevel::Op ? "op" : "module";
-  meta_["every"] = std::to_string(config_.every);
+  meta_["every"] = config_.every == kEveryAuto ? std::string("auto") : std::to_string(config_.every);
   for (auto& [k, v] : meta_) analyzer_.on_meta(k, v);
   active_.store(true, std::memory_order_release);
   pthread_atfork(nullptr, nullptr, after_fork_in_child);

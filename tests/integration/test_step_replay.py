@@ -137,7 +137,33 @@ for step in range(1, 9):
     print(step, loss.item(), flush=True)
 '''
 
+# NANTRACE_EVERY=auto (the default), 20 steps, the fault at step 13: fast steps (a few ms) are
+# checked every step up to 9, then every 16th (17); slow ones (30 ms, a sleep in each step)
+# stay checked at every step.
+AUTO = COMMON.replace("FAULT_STEP = 6", "FAULT_STEP = 13") + r'''
+import time
+for step in range(1, 21):
+    x, y = torch.randn(16, 8), torch.randn(16, 1)
+    if step == FAULT_STEP:
+        with torch.no_grad():
+            model.enc.proj.bias += 12.0
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = F.mse_loss(model(x).float(), y)
+    time.sleep(SLEEP)
+    opt.zero_grad()
+    loss.backward()
+    if torch.isfinite(loss):
+        opt.step()
+    print(step, loss.item(), flush=True)
+'''
+
 CASES = [
+    ("auto_fast", AUTO.replace("SLEEP", "0.0"),
+     {"found": True, "kind": "fp16_overflow", "step": 13, "origin_step": 13, "located_at_step": 13,
+      "phase": "forward", "module_path": "Net/enc", "op": "aten::exp"}),
+    ("auto_slow", AUTO.replace("SLEEP", "0.03"),
+     {"found": True, "kind": "fp16_overflow", "step": 13, "origin_step": 13, "first_seen": None,
+      "phase": "forward", "module_path": "Net/enc", "op": "aten::exp"}),
     ("scripted_root", SCRIPTED_ROOT,
      {"found": True, "kind": "fp16_overflow", "step": 6, "origin_step": 6, "phase": "forward",
       "module_path": "Net/enc", "op": "aten::exp", "first_seen": None}),
@@ -153,8 +179,9 @@ def main():
     a = H.parse_args()
     failures = []
     for tag, source, expected in CASES:
-        every = "1" if tag == "scripted_root" else "4"
-        tmp, out, script, proc = H.run_inline(a, "step-replay-" + tag, source, NANTRACE_EVERY=every)
+        every = {"scripted_root": {"NANTRACE_EVERY": "1"}, "auto_fast": {}, "auto_slow": {}}.get(
+            tag, {"NANTRACE_EVERY": "4"})
+        tmp, out, script, proc = H.run_inline(a, "step-replay-" + tag, source, **every)
         plain = H.run([a.python, script], H.base_env(), cwd=tmp)
         if proc.returncode != 0 or plain.returncode != 0:
             H.fail("%s: exit status under nantrace %d, plain %d" % (tag, proc.returncode, plain.returncode), proc)
@@ -168,6 +195,12 @@ def main():
         err = proc.stderr.decode("utf-8", "replace")
         if "internal error" in err:
             failures.append("%s: a hook of nantrace failed:\n%s" % (tag, err))
+        sampling = [n for n in report.get("notes", []) if n.startswith("Check sampling: steps 2-9 took")]
+        if tag.startswith("auto_") and bool(sampling) != (tag == "auto_fast"):
+            failures.append("%s: the notes %s the auto sampling note: %r" % (
+                tag, "lack" if tag == "auto_fast" else "hold", report.get("notes")))
+        if tag == "auto_fast" and sampling and "from step 10 on" not in sampling[0]:
+            failures.append("%s: sampling should begin at step 10: %r" % (tag, sampling[0]))
         if tag == "module_fault":
             if "origin located by re-running the step's forward" not in err:
                 failures.append("%s: stderr does not announce the step replay:\n%s" % (tag, err))

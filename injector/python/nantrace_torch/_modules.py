@@ -166,6 +166,8 @@ def _pre_hook(module, args, kwargs):
             _check_batch(module, path, mtype, args, kwargs, phase)
         if not R.module_checks and phase == B.PHASE_FORWARD:
             _step_replay.capture(module, args, kwargs)  # re-run at once if this step's loss turns non-finite
+        elif not R.module_checks and phase == B.PHASE_EVALUATION:
+            _evaluation_checked(module)  # evaluation is checked whatever the sampling
     st.append(frame)
     if R.module_checks:
         R.api.scope_push(B.SCOPE_MODULE, frame.path, frame.mtype)
@@ -305,8 +307,11 @@ def _post_hook(module, args, kwargs, output):
     if frame.opmode is not None:
         frame.opmode.__exit__(None, None, None)
         frame.opmode = None
-    if _step_replay._captures and frame.module is frame.root:
-        _step_replay.on_root_output(module, output)
+    if frame.module is frame.root and not frame.pushed:
+        _sampled_out_root_output(frame, output)
+    if _sampling_lifted[0] is module and frame.module is frame.root:
+        _sampling_lifted[0] = None
+        R.lift_sampling(False)
     try:
         if frame.pushed:
             _check_outputs(frame, module, args, kwargs, output)
@@ -317,6 +322,34 @@ def _post_hook(module, args, kwargs, output):
             R.api.scope_pop()
             frame.pushed = False
     return None
+
+
+_sampling_lifted = [None]  # the evaluation root whose forward lifted the sampling
+
+
+def _evaluation_checked(module):
+    """An evaluation forward on a sampled-out step: every module of it is checked (evaluation
+    runs seldom; its finding is its own), sampling resumes when the root returns."""
+    if _sampling_lifted[0] is None and R.lift_sampling(True):
+        _sampling_lifted[0] = module
+
+
+def _sampled_out_root_output(frame, output):
+    """A root forward returned on a step whose module checks are sampled out: its outputs are
+    kept for the step replay, and the gradients backward brings to them are checked, as on a
+    checked step, so that a value born in the loss computation's backward is read in the live
+    graph (_backward_origin) where it is born."""
+    _step_replay.on_root_output(frame.module, output)
+    if frame.nodes is None or not _grad_enabled() or _step_replay.running():
+        return
+    for name, t in iter_tensors(output, "output"):
+        if t.requires_grad and t.grad_fn is not None:
+            frame.nodes.root_outputs.add(id(t.grad_fn))
+            h = _grad_check(frame.path, frame.mtype, bname(name))
+            h.finite = False
+            node = _hook_gradient(t, h)
+            if node is not None:
+                frame.nodes.add(h, node, frame.args, frame.kwargs, _weakref(t))
 
 
 def _check_outputs(frame, module, args, kwargs, output):

@@ -90,16 +90,19 @@ def pristine_copy(module):
 
 
 @contextlib.contextmanager
-def no_global_module_hooks():
+def no_global_module_hooks(keep=()):
     """The user's global module hooks (register_module_forward_hook, ...) stay out of the replay:
-    set aside for its duration and put back as they were, whatever happens inside."""
+    set aside for its duration and put back as they were, whatever happens inside. `keep`: hooks
+    left registered (nantrace's own, which check a step replay); a hook's flags (always_call,
+    with_kwargs) live in other dicts under the same key, and stay with it."""
     from torch.nn.modules import module as M
+    dicts = [d for d in (getattr(M, n, None) for n in _GLOBAL_HOOK_DICTS) if isinstance(d, dict)]
+    kept = {k for d in dicts for k, h in d.items() if callable(h) and h in keep}
     saved = []
-    for name in _GLOBAL_HOOK_DICTS:
-        d = getattr(M, name, None)
-        if isinstance(d, dict):
-            saved.append((d, list(d.items())))
-            d.clear()
+    for d in dicts:
+        saved.append((d, list(d.items())))
+        for k in [k for k in d if k not in kept]:
+            del d[k]
     try:
         yield
     finally:

@@ -6,6 +6,7 @@ optimizer step), not at `import torch`: a process that imports torch but never t
 """
 import json
 import threading
+import time
 
 import torch
 
@@ -27,6 +28,15 @@ def mark_planned():
 check_level = 1         # 0 off, 1 module, 2 op
 every = 1               # module checks on every Nth step
 module_checks = True    # module-level checks on in the current step
+# NANTRACE_EVERY=auto (the default): every step is checked while steps 2..AUTO_STEPS are timed;
+# then, if their median is under AUTO_FAST_S, every AUTO_EVERY-th step (issue 17: on short steps
+# the checks' fixed cost is what shows; a fault in between re-runs its step with every check on).
+AUTO_STEPS = 9
+AUTO_FAST_S = 0.025
+AUTO_EVERY = 16
+auto = False            # the choice is still to be made
+_step_t0 = None         # when the current step began (while auto is undecided)
+_step_times = []        # seconds each of steps 2..AUTO_STEPS took, begin to optimizer step
 full_checks = False     # switched on after a fault on an unsampled step
 class _ThreadState(threading.local):
     """Per thread: .stack (list of Frame, or None before the first forward), .suspended (our
@@ -113,6 +123,8 @@ def ensure_started():
     lvl = api.config_int("check_level")
     check_level = lvl if lvl in (0, 1, 2) else 1
     ev = api.config_int("every")
+    global auto
+    auto = ev == 0  # NANTRACE_EVERY=auto
     every = ev if ev and ev > 0 else 1
     if check_level == 0:
         _guard.disable_all()
@@ -126,16 +138,52 @@ def ensure_started():
 
 
 def _begin_step(n):
-    global module_checks
+    global module_checks, _step_t0
     api.step_begin(n)
+    if auto:
+        if n > AUTO_STEPS:
+            _choose_every(n)
+        else:
+            _step_t0 = time.perf_counter()
     module_checks = full_checks or every <= 1 or (n - 1) % every == 0
-    if every > 1:
+    if every > 1 and check_level == 1:
         _module_checks_changed()
     for cb in on_step_begin:
         try:
             cb(n)
         except Exception as e:  # noqa: BLE001
             _guard.disable("step", e)
+
+
+def step_work_done():
+    """The step's work is done (its optimizer stepped, or its backward returned in a loop without
+    one): while NANTRACE_EVERY=auto is undecided, how long the step took."""
+    global _step_t0
+    if _step_t0 is not None:
+        if 2 <= counter.step <= AUTO_STEPS:
+            _step_times.append(time.perf_counter() - _step_t0)
+        _step_t0 = None
+
+
+def _choose_every(n):
+    """NANTRACE_EVERY=auto: every AUTO_EVERY-th step from step n on when the timed steps are
+    short, else every step; said once, in the report's notes."""
+    global auto, every
+    auto = False
+    if full_checks or len(_step_times) < 4:
+        return
+    ms = 1000.0 * sorted(_step_times)[len(_step_times) // 2]
+    if ms >= 1000.0 * AUTO_FAST_S:
+        return
+    every = AUTO_EVERY
+    first = n + (-(n - 1)) % every
+    api.event(B.EVENT_NOTE, "Check sampling",
+              "steps 2-%d took %.1f ms each (median), so short that checking every module at every step "
+              "would cost more than the step can carry: from step %d on, module outputs and their gradients "
+              "were checked every %dth step (steps %d, %d, ...). The batch, the loss and the gradients "
+              "reaching the optimizer were checked at every step, and a non-finite value on a step in "
+              "between re-runs that step at once with every check on. NANTRACE_EVERY=1 checks every step"
+              % (AUTO_STEPS, ms, n, every, first, first + every))
 
 
 def activity():
@@ -166,6 +214,22 @@ def optimizer_stepping(key):
 def optimizer_step_done(key):
     """That step returned."""
     counter.optimizer_step_done(key)
+
+
+def lift_sampling(on):
+    """on: module checks on for one forward of a sampled-out step (an evaluation); off: back to
+    sampled out. Returns whether it lifted anything."""
+    global module_checks
+    if on:
+        if module_checks:
+            return False
+        module_checks = True
+    elif full_checks:
+        return False
+    else:
+        module_checks = False
+    _module_checks_changed()
+    return True
 
 
 def switch_full_checks(reason):
@@ -199,6 +263,9 @@ def reset_for_tests(new_api):
     counter = StepCounter()
     _started = _dead = False
     check_level, every, module_checks, full_checks = 1, 1, True, False
+    global auto, _step_t0
+    auto, _step_t0 = False, None
+    del _step_times[:]
     tls.stack = []
     tls.suspended = False
     tls.phase = B.PHASE_FORWARD

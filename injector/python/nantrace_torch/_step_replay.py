@@ -21,7 +21,7 @@ What is not re-run: a root first seen on a sampled-out step is captured like any
 tensors are not (the finding then waits for the recurrence, docs/gpu.md); a fault born in
 backward (finite loss, non-finite gradients) is not: its graph is gone by the optimizer step.
 """
-import contextlib
+import weakref
 
 import torch
 
@@ -35,7 +35,7 @@ MAX_CAPTURES = 8  # root forwards kept per step (a GAN's two models, a few micro
 
 
 class _Capture:
-    __slots__ = ("module", "args", "kwargs", "rng", "autocast", "output", "grads", "grad_enabled")
+    __slots__ = ("module", "args", "kwargs", "rng", "autocast", "output", "grads", "grad_enabled", "__weakref__")
 
     def __init__(self, module, args, kwargs, rng, autocast, grad_enabled):
         self.module, self.args, self.kwargs, self.rng, self.autocast = module, args, kwargs, rng, autocast
@@ -46,16 +46,19 @@ class _Capture:
 
 class _KeepGrad:
     """A tensor hook on a root output of a sampled-out step: keeps the gradient that arrives
-    there (by reference, until the step ends), what a backward re-run starts from."""
+    there (by reference, until the step ends), what a backward re-run starts from. It holds its
+    capture weakly: the capture holds the output, whose hook this is, and a cycle through a
+    tensor's hooks is never collected."""
     __slots__ = ("cap", "name")
 
     def __init__(self, cap, name):
-        self.cap, self.name = cap, name
+        self.cap, self.name = weakref.ref(cap), name
 
     def __call__(self, grad):
-        if _kept[0] + _nbytes(grad) <= MAX_GRAD_BYTES:
+        cap = self.cap()
+        if cap is not None and _kept[0] + _nbytes(grad) <= MAX_GRAD_BYTES:
             _kept[0] += _nbytes(grad)
-            self.cap.grads[self.name] = grad
+            cap.grads[self.name] = grad
         return None
 
 
@@ -80,8 +83,21 @@ def capture(module, args, kwargs):
     """A training root forward begins on a sampled-out step (called by the root pre hook)."""
     if _running[0] or len(_captures) >= MAX_CAPTURES or not _on_cpu(args, kwargs):
         return
-    _captures.append(_Capture(module, args, kwargs, torch.get_rng_state(), _replay.autocast_state("cpu"),
+    _captures.append(_Capture(module, args, kwargs, _rng_now(), _replay.autocast_state("cpu"),
                               torch.is_grad_enabled()))
+
+
+def _rng_now():
+    """The CPU generator's state, as a generator of its own (its bytes are read only at a
+    replay). torch.get_rng_state() here, once per root forward, grew the process by about its
+    5 KB a step on a long fp16 run (tests/integration/robust/test_bounded.py); a cloned
+    generator does not."""
+    clone = getattr(torch.default_generator, "clone_state", None)
+    return clone() if clone is not None else torch.get_rng_state()
+
+
+def _rng_bytes(rng):
+    return rng.get_state() if isinstance(rng, torch.Generator) else rng
 
 
 def _nbytes(t):
@@ -110,29 +126,6 @@ def clear():
 
 def on_step_begin(n):
     clear()
-
-
-@contextlib.contextmanager
-def _user_global_hooks_aside(ours):
-    """The script's global module hooks stay out of the re-run (ours stay in: they check it).
-    A hook's flags (always_call, with_kwargs) live in other dicts under the same key."""
-    from torch.nn.modules import module as M
-    dicts = [d for d in (getattr(M, n, None) for n in _replay._GLOBAL_HOOK_DICTS) if isinstance(d, dict)]
-    theirs = set()
-    for d in dicts:
-        theirs.update(k for k, h in d.items() if callable(h) and h not in ours)
-    saved = []
-    if theirs:
-        for d in dicts:
-            saved.append((d, list(d.items())))
-            for k in theirs:
-                d.pop(k, None)
-    try:
-        yield
-    finally:
-        for d, items in saved:
-            d.clear()
-            d.update(items)
 
 
 def _named_copy(module):
@@ -171,8 +164,8 @@ def _run(cap, ours, dup=None, backward=None):
         kwargs = map_tensors(cap.kwargs or {}, detached_clone)
         ac = cap.autocast
         grad_mode = torch.enable_grad() if backward is not None and cap.grad_enabled else torch.no_grad()
-        with torch.random.fork_rng(devices=[]), grad_mode, _user_global_hooks_aside(ours), _replay.silenced():
-            torch.set_rng_state(cap.rng)
+        with torch.random.fork_rng(devices=[]), grad_mode, _replay.no_global_module_hooks(keep=ours), _replay.silenced():
+            torch.set_rng_state(_rng_bytes(cap.rng))
             with torch.autocast("cpu", dtype=_replay._dtype(ac.get("dtype")) or torch.bfloat16,
                                 enabled=bool(ac.get("enabled"))):
                 out = dup(*args, **kwargs)

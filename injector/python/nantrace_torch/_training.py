@@ -142,6 +142,7 @@ def _backward_ends(state):
 @_guard.guarded("loss")
 def _backward_returned():
     _backward_origin.release()
+    R.step_work_done()
     if not R.suspended():
         R.backward_done()
 
@@ -360,6 +361,7 @@ def _before_update(opt):
 @_guard.guarded("optimizer")
 def _opt_post(opt, args, kwargs):
     R.set_phase(B.PHASE_FORWARD)
+    R.step_work_done()
     _post_count[id(opt)] = _post_count.get(id(opt), 0) + 1
     closure_step = id(opt) in _closure_steps
     _closure_steps.discard(id(opt))

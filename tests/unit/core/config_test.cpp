@@ -21,7 +21,7 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   Config c = parse({}, &errors);
   EXPECT_TRUE(errors.empty());
   EXPECT_EQ(c.check_level, CheckLevel::Module);
-  EXPECT_EQ(c.every, 1);
+  EXPECT_EQ(c.every, kEveryAuto);
   EXPECT_FALSE(c.disabled);
   EXPECT_EQ(c.output_root, "nantrace_runs");
 }
@@ -42,6 +42,17 @@ TEST(Config, ValidValuesAreTaken) {
   EXPECT_TRUE(c.disabled);
 }
 
+TEST(Config, EveryAutoIsTheDefaultAndAcceptedByName) {
+  EXPECT_EQ(parse({}, nullptr).every, kEveryAuto);
+  std::vector<std::string> errors;
+  EXPECT_EQ(parse({{"NANTRACE_EVERY", "AUTO"}}, &errors).every, kEveryAuto);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(parse({{"NANTRACE_EVERY", "16"}}, nullptr).every, 16);
+  parse({{"NANTRACE_EVERY", "sometimes"}}, &errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("auto or a whole number from 1 to 1000000"), std::string::npos) << errors[0];
+}
+
 TEST(Config, EveryInvalidValueGivesOneLineNamingVariableAndAcceptedValues) {
   const std::map<std::string, std::string> bad = {
       {"NANTRACE_CHECK", "everything"}, {"NANTRACE_EVERY", "0"},     {"NANTRACE_WINDOW", "-3"},
@@ -58,7 +69,7 @@ TEST(Config, EveryInvalidValueGivesOneLineNamingVariableAndAcceptedValues) {
   }
   // Defaults survive.
   EXPECT_EQ(c.check_level, CheckLevel::Module);
-  EXPECT_EQ(c.every, 1);
+  EXPECT_EQ(c.every, kEveryAuto);
   EXPECT_FALSE(c.disabled);
 }
 
