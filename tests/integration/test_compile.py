@@ -43,6 +43,24 @@ if len(dp) != len(dh) or any("nantrace" in l for l in dh):
     H.fail("TORCH_LOGS lines differ with nantrace (%d vs %d):\n  %s" % (len(dp), len(dh), "\n  ".join(dh[:30])), hooked)
 print("ok: same losses, counters %s and %d dynamo log lines with and without nantrace" % (counts, len(dp)))
 
+# 24 short steps: NANTRACE_EVERY=auto samples the module checks from step 10 on; the hooks stay
+# as dynamo saw them (compilation seen), so still nothing is recompiled.
+out24 = os.path.join(tmp, "out24")
+plain = H.run(cmd + ["24"], dict(H.base_env(out24), **env_logs), cwd=tmp)
+hooked = H.run(cmd + ["24"], H.preload_env(a.lib, out24, **env_logs), cwd=tmp)
+rd24 = H.run_dir_of(hooked, out24)
+if plain.returncode or hooked.returncode or not rd24:
+    H.fail("24 steps: exit %d / %d, run dir %r" % (plain.returncode, hooked.returncode, rd24), hooked)
+if plain.stdout != hooked.stdout:
+    H.fail("24 steps: stdout (losses and dynamo's counters) differs with nantrace", hooked)
+dp, dh = dynamo_lines(plain.stderr), dynamo_lines(hooked.stderr)
+if len(dp) != len(dh):
+    H.fail("24 steps: TORCH_LOGS lines differ with nantrace (%d vs %d)" % (len(dp), len(dh)), hooked)
+notes = H.load_report(rd24).get("notes", [])
+if not any(n.startswith("Check sampling:") for n in notes):
+    H.fail("24 steps: the run was not sampled, so this proves nothing (notes: %r)" % notes, hooked)
+print("ok: 24 steps, module checks sampled from step 10: same losses, counters and dynamo log lines")
+
 # A fault inside the compiled model: exp overflows fp32 at step 3 in Net/enc.
 p = H.run([a.python, os.path.join(here, "fault_train.py")], H.preload_env(a.lib, out), cwd=tmp)
 rd = H.run_dir_of(p, out)

@@ -634,7 +634,7 @@ def reset_for_tests():
     _grad_checks.clear()
     _data.reset_for_tests()
     _evaluation[:] = [0, None, False]
-    _step_replay.clear()
+    _step_replay.reset_for_tests()
     _root_hooks.reset_for_tests()
     _backward_origin.reset_for_tests()
     _investigation.reset_for_tests()

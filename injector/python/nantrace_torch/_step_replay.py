@@ -66,6 +66,15 @@ MAX_GRAD_BYTES = 64 << 20  # root-output gradients kept per step; beyond, no bac
 _kept = [0]
 _captures = []
 _running = [False]  # a step replay is running (the root pre hook then skips the batch check)
+_off = [False]      # no capture from now on (torch.compile seen: a copy would be compiled anew)
+
+
+def disable():
+    """torch.compile / Module.compile seen: re-running a copy of a compiled model would compile
+    it again in the host's process (a recompilation the host did not ask for), so steps are no
+    longer captured; a fault on a sampled-out step is located at its recurrence instead."""
+    _off[0] = True
+    clear()
 
 
 def running():
@@ -81,7 +90,7 @@ def _on_cpu(args, kwargs):
 
 def capture(module, args, kwargs):
     """A training root forward begins on a sampled-out step (called by the root pre hook)."""
-    if _running[0] or len(_captures) >= MAX_CAPTURES or not _on_cpu(args, kwargs):
+    if _running[0] or _off[0] or len(_captures) >= MAX_CAPTURES or not _on_cpu(args, kwargs):
         return
     _captures.append(_Capture(module, args, kwargs, _rng_now(), _replay.autocast_state("cpu"),
                               torch.is_grad_enabled()))
@@ -126,6 +135,11 @@ def clear():
 
 def on_step_begin(n):
     clear()
+
+
+def reset_for_tests():
+    clear()
+    _off[0] = False
 
 
 def _named_copy(module):

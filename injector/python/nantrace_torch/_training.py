@@ -564,6 +564,8 @@ def _wrap_compile(orig):
     @functools.wraps(orig)
     def compile(*args, **kwargs):
         _root_hooks.never()
+        if orig.__name__ != "create_script_module":  # TorchScript does not go through dynamo
+            _step_replay.disable()
         return orig(*args, **kwargs)
     return compile
 

@@ -1,6 +1,7 @@
 """torch.compile'd training with bf16 autocast on CPU, an eval pass (eval mode,
 no_grad) after each step: prints the losses and dynamo's counters, for test_compile.py."""
 import json
+import sys
 import torch, torch.nn as nn
 import torch._dynamo
 from torch._dynamo.utils import counters
@@ -25,7 +26,7 @@ class Net(nn.Module):
 model = Net()
 cmodel = torch.compile(model, backend="aot_eager")
 opt = torch.optim.AdamW(model.parameters(), 1e-3)
-for step in range(6):
+for step in range(int(sys.argv[1]) if len(sys.argv) > 1 else 6):
     x = torch.randn(8, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = cmodel(x).float().pow(2).mean()
