@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       },
       &errors);
   check_errors(errors, env.size());
-  require(c.every >= 1 && c.every <= 1000000);
+  require(c.every == nantrace::kEveryAuto || (c.every >= 1 && c.every <= 1000000));  // auto, or 1..1000000
   require(c.window >= 1 && c.window <= 100000);
   require(c.warmup_detail_steps >= 0 && c.warmup_detail_steps <= 100000);
   require(c.max_trace_mb >= 1 && c.max_trace_mb <= 1000000);
