@@ -345,11 +345,7 @@ def _sampled_out_root_output(frame, output):
     for name, t in iter_tensors(output, "output"):
         if t.requires_grad and t.grad_fn is not None:
             frame.nodes.root_outputs.add(id(t.grad_fn))
-            h = _grad_check(frame.path, frame.mtype, bname(name))
-            h.finite = False
-            node = _hook_gradient(t, h)
-            if node is not None:
-                frame.nodes.add(h, node, frame.args, frame.kwargs, _weakref(t))
+            _check_gradient_at(frame, t, bname(name), frame.args, frame.kwargs, _weakref(t))
 
 
 def _check_outputs(frame, module, args, kwargs, output):
@@ -385,11 +381,17 @@ def _check_outputs(frame, module, args, kwargs, output):
         if r == B.NT_SKIPPED:
             continue
         if grad_on and t.requires_grad:
-            h = _grad_check(path, mtype, bn)
-            h.finite = False
-            node = _hook_gradient(t, h)
-            if node is not None and frame.nodes is not None:  # None: enable_grad inside a no_grad root
-                frame.nodes.add(h, node, args, kwargs, wr)
+            _check_gradient_at(frame, t, bn, args, kwargs, wr)
+
+
+def _check_gradient_at(frame, t, bn, args, kwargs, wr):
+    """The gradient that backward brings to output `t` of `frame`'s module is checked, and the
+    output remembered for the backward-origin search."""
+    h = _grad_check(frame.path, frame.mtype, bn)
+    h.finite = False
+    node = _hook_gradient(t, h)
+    if node is not None and frame.nodes is not None:  # None: enable_grad inside a no_grad root
+        frame.nodes.add(h, node, args, kwargs, wr)
 
 
 def _on_nonfinite_output(frame, module, args, kwargs):

@@ -106,21 +106,13 @@ def _set_aside():
         return
     pre, post = RootHook(_hooks["pre"]), RootHook(_hooks["post"])
     ours = _hooks["ours"]
-    taken = []
-    for name in _HOOK_DICTS:
-        d = getattr(nn_module, name, None)
-        if isinstance(d, dict):
-            keys = [k for k, h in d.items() if callable(h) and h in ours]
-            taken.append((d, keys))
-    keys = {k for _, ks in taken for k in ks}
+    dicts = [d for d in (getattr(nn_module, n, None) for n in _HOOK_DICTS) if isinstance(d, dict)]
+    keys = {k for d in dicts for k, h in d.items() if callable(h) and h in ours}
     if not keys:
         return
-    for name in _HOOK_DICTS:
-        d = getattr(nn_module, name, None)
-        if isinstance(d, dict):
-            for k in keys:
-                if k in d:
-                    _aside.append((d, k, d.pop(k)))
+    for d in dicts:  # the hooks and their flags (always_call, with_kwargs), under the same keys
+        for k in keys & d.keys():
+            _aside.append((d, k, d.pop(k)))
     for r in roots:
         _root_handles.append(r.register_forward_pre_hook(pre))
         _root_handles.append(r.register_forward_hook(post, with_kwargs=True, always_call=True))

@@ -276,7 +276,8 @@ def _replay_window(run):
         if run():
             status = "reproduced"
         else:
-            reason = "its outputs differ from the step's (a nondeterministic forward, or inputs changed in place)"
+            reason = ("what it computed differs from the step's outputs or gradients (a nondeterministic "
+                      "forward, or inputs changed in place)")
     except Exception as e:  # noqa: BLE001 - the finding waits for the recurrence instead
         status, reason = "failed", "%s: %s" % (type(e).__name__, str(e)[:200])
     finally:

@@ -555,7 +555,7 @@ def _after_load(f):
 
 
 # ---- install -----------------------------------------------------------------------------
-def _wrap_compile(orig):
+def _wrap_compile(orig, dynamo=True):
     """torch.compile / Module.compile (dynamo guards on module hooks) and TorchScript's module
     compilation (it compiles a module's hooks): from the first of them on, nantrace's global
     module hooks stay registered on every step and no root holds hooks of ours."""
@@ -564,7 +564,7 @@ def _wrap_compile(orig):
     @functools.wraps(orig)
     def compile(*args, **kwargs):
         _root_hooks.never()
-        if orig.__name__ != "create_script_module":  # TorchScript does not go through dynamo
+        if dynamo:  # a copy re-run would be compiled anew (TorchScript does not go through dynamo)
             _step_replay.disable()
         return orig(*args, **kwargs)
     return compile
@@ -577,7 +577,7 @@ def install():
             _patch(owner, "compile", _wrap_compile(getattr(owner, "compile")))
     try:  # torch.jit.script(module) compiles the module's hooks too: a root's own hook would fail it
         import torch.jit._recursive as jit_recursive
-        _patch(jit_recursive, "create_script_module", _wrap_compile(jit_recursive.create_script_module))
+        _patch(jit_recursive, "create_script_module", _wrap_compile(jit_recursive.create_script_module, dynamo=False))
     except Exception:  # noqa: BLE001 - another torch: nothing to patch
         pass
     _patch(torch.Tensor, "backward", _loss_entry(torch.Tensor.backward))
